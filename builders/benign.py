@@ -1,0 +1,590 @@
+"""Benign rows: real tasks in every task form, each with a correct reference answer.
+
+They keep a model helpful while it learns to refuse harmful requests: for each
+task form there are rows whose response is the task done well.
+
+* ``humaneval_rows``  code: HumanEval problems with their canonical solutions.
+* ``vader_rows``      classification: sentences whose sentiment 20 people rated.
+* ``po_pairs_rows``   translation: human English/French pairs from gettext catalogs.
+* ``written_rows``    summarization, direct and look-alike rows the project
+                      writes itself (``data/benign/*.jsonl``).
+
+Each parser returns a frame in ``ROW_SCHEMA`` order that passed ``schema.check``.
+Which template a row gets is a pure function of its ``seed_id``, so a rebuild
+gives identical rows.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import hashlib
+import html
+import json
+import re
+import tarfile
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from builders import schema
+from builders.errors import BuildError, SourcePinError
+
+PROJECT_SOURCE = "multitask-safety"
+PROJECT_LICENSE = "MIT"
+
+# The columns a parser fills itself; ids, messages and clusters are derived.
+_FILLED = ("prompt", "response", "task", "label", "subtype", "category", "category_raw",
+           "seed_id", "template_id", "source", "source_version", "license")
+
+
+@dataclass(frozen=True)
+class Template:
+    template_id: str
+    prompt: str  # str.format pattern
+    response: str = "{answer}"
+
+
+def pick(seed_id: str, templates: Sequence[Template]) -> Template:
+    """The template for one seed: stable across builds, spread evenly over seeds."""
+    return templates[_stable_int(seed_id) % len(templates)]
+
+
+def _stable_int(*parts: str) -> int:
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def _frame(records: list[dict[str, str]], stage: str) -> pl.DataFrame:
+    """Records with the filled columns -> checked ROW_SCHEMA frame."""
+    df = pl.DataFrame(records, schema={name: pl.String for name in _FILLED}, orient="row")
+    df = df.with_columns(
+        id=schema.row_ids("seed_id", "task", "template_id"),
+        messages=schema.messages(),
+        cluster_id=pl.col("seed_id"),
+        cluster_size=pl.lit(1, dtype=pl.Int32),
+    )
+    return schema.check(schema.conform(df), stage)
+
+
+def _reference(prompt: str, response: str, task: str, seed_id: str, template_id: str,
+               category_raw: str, source: Any) -> dict[str, str]:
+    return {
+        "prompt": prompt, "response": response, "task": task, "label": "benign",
+        "subtype": "reference", "category": "none", "category_raw": category_raw,
+        "seed_id": seed_id, "template_id": template_id, "source": source.name,
+        "source_version": source.version, "license": source.license,
+    }
+
+
+def _file(files: Mapping[str, Path], name: str, source: Any) -> Path:
+    try:
+        return Path(files[name])
+    except KeyError:
+        raise SourcePinError(f"source `{source.name}` needs the file {name}; "
+                             f"data/sources.toml pins {sorted(files)}") from None
+
+
+# ---------------------------------------------------------------- code: HumanEval
+
+CODE_TEMPLATES = (
+    Template("benign/code/implement@v1",
+             "Implement the following Python function `{entry_point}`. Keep its signature and "
+             "docstring, and write a body that does what the docstring says.\n\n```python\n{code}\n```"),
+    Template("benign/code/complete@v1",
+             "Complete this Python function so that it behaves as its docstring and examples "
+             "describe:\n\n```python\n{code}\n```"),
+    Template("benign/code/write_body@v1",
+             "Write the body of `{entry_point}` in Python. Here is the signature with its "
+             "docstring:\n\n```python\n{code}\n```"),
+)
+CODE_RESPONSE = "Here is a complete implementation of `{entry_point}`:\n\n```python\n{code}\n```"
+
+
+def humaneval_rows(files: Mapping[str, Path], source: Any) -> pl.DataFrame:
+    """One code row per HumanEval problem.
+
+    The prompt shows the problem's signature and docstring (with any helper
+    functions it comes with); the response is that code completed with the
+    canonical solution, which passes the problem's tests.
+    """
+    path = _file(files, "HumanEval.jsonl.gz", source)
+    records = []
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            problem = json.loads(line)
+            missing = {"task_id", "prompt", "entry_point", "canonical_solution"} - problem.keys()
+            if missing:
+                raise SourcePinError(f"{path.name} line {number}: missing {sorted(missing)}")
+            records.append(_code_record(problem, source))
+    return _frame(records, f"benign/{source.name}")
+
+
+def _code_record(problem: dict[str, str], source: Any) -> dict[str, str]:
+    task_id, entry_point = problem["task_id"], problem["entry_point"]
+    stub = problem["prompt"].strip("\n").rstrip()
+    solution = (problem["prompt"] + problem["canonical_solution"]).strip("\n").rstrip()
+    try:
+        tree = ast.parse(solution)
+    except SyntaxError as error:
+        raise SourcePinError(f"{task_id}: the completed solution does not parse: {error}") from None
+    defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+    if entry_point not in defined:
+        raise SourcePinError(f"{task_id}: the solution does not define {entry_point}()")
+    seed_id = f"{source.name}:{task_id}"
+    template = pick(seed_id, CODE_TEMPLATES)
+    return _reference(
+        prompt=template.prompt.format(entry_point=entry_point, code=stub),
+        response=CODE_RESPONSE.format(entry_point=entry_point, code=solution),
+        task="code", seed_id=seed_id, template_id=template.template_id,
+        category_raw=task_id, source=source,
+    )
+
+
+# ---------------------------------------------------- classification: VADER ratings
+
+# Each VADER sentence carries the mean of 20 ratings on a -4..+4 scale.  Only
+# clear cases get a label: a mean of at least +1.0 is positive, at most -1.0 is
+# negative, and within 0.25 of zero is neutral.  Sentences in between are
+# dropped, because raters disagreed on them more than a reference answer should.
+POSITIVE_MIN = 1.0
+NEGATIVE_MAX = -1.0
+NEUTRAL_ABS_MAX = 0.25
+SENTIMENTS = ("positive", "negative", "neutral")
+
+VADER_PER_CELL = 50  # rows per (sub-corpus, label): 4 x 3 x 50 = 600 when all cells fill
+VADER_SAMPLE_SALT = "benign/vader-sample@v1"  # change it only to draw a new sample
+VADER_MIN_WORDS, VADER_MAX_WORDS = 4, 60
+
+# What each sub-corpus is, in the words a prompt uses for it.
+VADER_KINDS = {
+    "tweets": "tweet",
+    "nytEditorialSnippets": "sentence from a newspaper editorial",
+    "movieReviewSnippets": "sentence from a movie review",
+    "amazonReviewSnippets": "sentence from a product review",
+}
+
+# Words that keep a text out: profanity, slurs, sexual terms and killing.  A
+# sentiment example never needs them.  Prefixes also catch inflections
+# ("fucking", "raped"); whole words are the ones whose prefixes are innocent
+# ("cock" / "cocktail", "sex" / "sextant", "kill" / "killjoy").
+OFFENSIVE_PREFIXES = (
+    "fuck", "shit", "bitch", "cunt", "whore", "slut", "bastard", "asshole", "wank", "porn",
+    "rape", "rapist", "nigg", "faggot", "retard", "tranny", "suicid", "murder", "pedophil",
+)
+OFFENSIVE_WORDS = (
+    "ass", "arse", "dick", "dicks", "cock", "cocks", "pussy", "twat", "damn", "damned", "piss",
+    "pissed", "crap", "crappy", "sex", "sexy", "sexual", "nude", "naked", "fag", "fags", "dyke",
+    "spic", "chink", "kike", "homo", "kill", "kills", "killed", "killing", "killer",
+)
+_OFFENSIVE = re.compile(r"\b(?:(?:" + "|".join(OFFENSIVE_PREFIXES) + r")|(?:"
+                        + "|".join(OFFENSIVE_WORDS) + r")\b)", re.IGNORECASE)
+_HANDLE_OR_URL = re.compile(r"@\w|https?:|www\.|url_removed|\.com\b", re.IGNORECASE)
+_LOST_DASH = re.compile(r"\S {3,}\S")  # the movie snippets lost their dashes to runs of spaces
+
+CLASSIFY_TEMPLATES = (
+    Template("benign/classify/label@v1",
+             "Classify the sentiment of the following {kind} as positive, negative or neutral.\n\n{text}",
+             "The sentiment is {answer}."),
+    Template("benign/classify/mcq@v1",
+             "What sentiment does this {kind} express?\n\n\"{text}\"\n\nChoose the best option:\n{options}",
+             "{letter}) {answer}"),
+    Template("benign/classify/one_word@v1",
+             "Text: {text}\n\nIs the sentiment of this text positive, negative or neutral? "
+             "Answer with one word.",
+             "{answer_title}"),
+    Template("benign/classify/tone@v1",
+             "Here is a {kind}:\n\n{text}\n\nIs its overall tone positive, negative or neutral?",
+             "Its overall tone is {answer}."),
+)
+
+
+def sentiment_label(mean: float) -> str | None:
+    """positive / negative / neutral for a clear mean rating, None for the ambiguous middle."""
+    if mean >= POSITIVE_MIN:
+        return "positive"
+    if mean <= NEGATIVE_MAX:
+        return "negative"
+    if abs(mean) <= NEUTRAL_ABS_MAX:
+        return "neutral"
+    return None
+
+
+def clean_vader_text(text: str) -> str:
+    """Undo the corpus's HTML escapes and doubled-apostrophe quotes; single-space it."""
+    text = html.unescape(text).replace("''", '"')
+    return " ".join(text.split())
+
+
+def vader_skip_reason(raw_text: str) -> str | None:
+    """Why a rated sentence is unfit as an example, or None if it is fit."""
+    if _LOST_DASH.search(raw_text.strip()):
+        return "garbled"
+    text = clean_vader_text(raw_text)
+    if _HANDLE_OR_URL.search(text):
+        return "handle_or_url"
+    if _OFFENSIVE.search(text):
+        return "offensive"
+    if not VADER_MIN_WORDS <= len(text.split()) <= VADER_MAX_WORDS:
+        return "length"
+    return None
+
+
+def vader_rows(files: Mapping[str, Path], source: Any, per_cell: int = VADER_PER_CELL) -> pl.DataFrame:
+    """A balanced, seed-stable sample of clearly rated sentences, one classification row each.
+
+    From every ``*_GroundTruth.txt`` (``id <TAB> mean <TAB> text``) in the inner
+    tarball, keep sentences with a clear label (see ``sentiment_label``) that
+    ``vader_skip_reason`` accepts, drop repeated texts, then take the
+    ``per_cell`` with the smallest salted hash of their seed id for each
+    (sub-corpus, label).
+    """
+    path = _file(files, "hutto_ICWSM_2014.tar.gz", source)
+    cells: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
+    for corpus, ratings in _ground_truth(path):
+        seen: set[str] = set()
+        for item_id, mean, raw_text in ratings:
+            label = sentiment_label(mean)
+            if label is None or vader_skip_reason(raw_text):
+                continue
+            text = clean_vader_text(raw_text)
+            if text.casefold() in seen:
+                continue
+            seen.add(text.casefold())
+            seed_id = f"{source.name}:{corpus}:{item_id}"
+            cells.setdefault((corpus, label), []).append(
+                (_stable_int(VADER_SAMPLE_SALT, seed_id), seed_id, text))
+    records = []
+    for (corpus, label), candidates in sorted(cells.items()):
+        for _, seed_id, text in sorted(candidates)[:per_cell]:
+            records.append(_classify_record(seed_id, corpus, text, label, source))
+    return _frame(records, f"benign/{source.name}")
+
+
+def _ground_truth(path: Path):
+    """(sub-corpus, [(id, mean, text), ...]) for each ground-truth file of the tarball."""
+    with tarfile.open(path, "r:gz") as archive:
+        members = sorted((m for m in archive.getmembers()
+                          if m.isfile() and m.name.endswith("_GroundTruth.txt")), key=lambda m: m.name)
+        if not members:
+            raise SourcePinError(f"{path.name} holds no *_GroundTruth.txt file")
+        for member in members:
+            corpus = Path(member.name).name.removesuffix("_GroundTruth.txt")
+            text = archive.extractfile(member).read().decode("utf-8")
+            yield corpus, list(_ratings(text, member.name))
+
+
+def _ratings(text: str, name: str):
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t", 2)
+        try:
+            item_id, mean, sentence = parts[0].strip(), float(parts[1]), parts[2]
+        except (IndexError, ValueError):
+            raise SourcePinError(f"{name} line {number}: expected id, mean rating and text") from None
+        yield item_id, mean, sentence
+
+
+def _classify_record(seed_id: str, corpus: str, text: str, label: str, source: Any) -> dict[str, str]:
+    template = pick(seed_id, CLASSIFY_TEMPLATES)
+    # The option order varies with the seed, so the right letter is not always the same.
+    orders = [("positive", "negative", "neutral"), ("negative", "positive", "neutral"),
+              ("neutral", "positive", "negative"), ("positive", "neutral", "negative"),
+              ("negative", "neutral", "positive"), ("neutral", "negative", "positive")]
+    order = orders[_stable_int("options", seed_id) % len(orders)]
+    letter = "ABC"[order.index(label)]
+    options = "\n".join(f"{'ABC'[i]}) {option}" for i, option in enumerate(order))
+    fields = {"kind": VADER_KINDS.get(corpus, "text"), "text": text, "options": options,
+              "answer": label, "answer_title": label.capitalize(), "letter": letter}
+    return _reference(
+        prompt=template.prompt.format(**fields), response=template.response.format(**fields),
+        task="classification", seed_id=seed_id, template_id=template.template_id,
+        category_raw=corpus, source=source,
+    )
+
+
+# ------------------------------------------------ translation: gettext catalogs
+
+@dataclass
+class PoEntry:
+    msgid: str = ""
+    msgstr: str = ""
+    msgctxt: str = ""
+    flags: set[str] = field(default_factory=set)
+    plural: bool = False
+
+
+_PO_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "a": "\a", "b": "\b",
+               "f": "\f", "v": "\v"}
+_PO_ESCAPE = re.compile(r'\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)')
+_PO_KEYWORD = re.compile(r'^(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?)\s+(".*")\s*$')
+
+
+def _po_unquote(quoted: str, where: str) -> str:
+    if len(quoted) < 2 or not (quoted.startswith('"') and quoted.endswith('"')):
+        raise SourcePinError(f"{where}: expected a quoted string, got {quoted!r}")
+
+    def unescape(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code[0] == "x":
+            return chr(int(code[1:], 16))
+        if code[0] in "01234567":
+            return chr(int(code, 8))
+        return _PO_ESCAPES.get(code, code)
+
+    return _PO_ESCAPE.sub(unescape, quoted[1:-1])
+
+
+def parse_po(text: str, name: str = "catalog.po") -> list[PoEntry]:
+    """The entries of a .po file: concatenated, unescaped strings and their flags.
+
+    Obsolete entries (``#~``) are left out; plural entries are kept with
+    ``plural=True`` and their first form in ``msgstr``.  The header (empty
+    msgid) is returned like any entry.
+    """
+    entries: list[PoEntry] = []
+    entry, current, started = PoEntry(), None, False
+
+    def finish() -> None:
+        nonlocal entry, current, started
+        if started:
+            entries.append(entry)
+        entry, current, started = PoEntry(), None, False
+
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        where = f"{name} line {number}"
+        if not line:
+            finish()
+        elif line.startswith("#"):
+            if current and current.startswith("msgstr"):
+                finish()  # a comment after a translation starts the next entry
+            if line.startswith("#,"):
+                entry.flags |= {flag.strip() for flag in line[2:].split(",") if flag.strip()}
+        elif line.startswith('"'):
+            if current is None:
+                raise SourcePinError(f"{where}: a string outside any msgid or msgstr")
+            _po_append(entry, current, _po_unquote(line, where))
+        else:
+            match = _PO_KEYWORD.match(line)
+            if not match:
+                raise SourcePinError(f"{where}: cannot read {line[:40]!r}")
+            keyword, value = match.groups()
+            if keyword in ("msgctxt", "msgid") and current and current.startswith("msgstr"):
+                finish()
+            current, started = keyword, True
+            _po_append(entry, keyword, _po_unquote(value, where))
+    finish()
+    return entries
+
+
+def _po_append(entry: PoEntry, keyword: str, value: str) -> None:
+    if keyword == "msgctxt":
+        entry.msgctxt += value
+    elif keyword == "msgid":
+        entry.msgid += value
+    elif keyword == "msgid_plural":
+        entry.plural = True
+    elif keyword in ("msgstr", "msgstr[0]"):
+        entry.msgstr += value
+    # other plural forms (msgstr[1], ...) are not needed
+
+
+# printf conversions (%s, %(name)s, %d, %%), brace fields ({}, {0}, {name!r},
+# ${name}) and HTML tags reduced to their name, e.g. "<a>" or "</strong>".
+_PRINTF = re.compile(r"%(?:\([^)]*\))?[#0+\-]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa%]")
+_BRACES = re.compile(r"\$?\{[^{}\s]*\}")
+_TAG = re.compile(r"<\s*(/?)\s*([a-zA-Z][a-zA-Z0-9]*)[^<>]*>")
+
+
+def placeholders(text: str) -> list[str]:
+    """The placeholders and markup a translation must keep, sorted."""
+    found = _PRINTF.findall(text) + _BRACES.findall(text)
+    found += [f"<{slash}{tag.lower()}>" for slash, tag in _TAG.findall(text)]
+    return sorted(found)
+
+
+def is_full_sentence(text: str, min_words: int = 6) -> bool:
+    """Starts with a capital letter, ends with . ? or !, has at least ``min_words`` words."""
+    text = text.strip()
+    return (bool(text) and text[0].isupper() and text[-1] in ".?!"
+            and len(text.split()) >= min_words)
+
+
+def unwrap(text: str) -> str:
+    """One line, single-spaced: catalogs wrap long messages at arbitrary points."""
+    return " ".join(text.split())
+
+
+def pair_skip_reason(entry: PoEntry) -> str | None:
+    """Why a catalog entry is not a usable EN/FR pair, or None if it is one."""
+    english, french = unwrap(entry.msgid), unwrap(entry.msgstr)
+    if "fuzzy" in entry.flags:
+        return "fuzzy"
+    if entry.plural:
+        return "plural"
+    if not english or not french or english == french:
+        return "untranslated"
+    if not is_full_sentence(english) or not is_full_sentence(french, min_words=3):
+        return "not_a_sentence"
+    if placeholders(english) != placeholders(french):
+        return "placeholders"
+    return None
+
+
+TRANSLATE_TEMPLATES = (
+    # (template, direction) -- both directions, since harmful translation rows go
+    # French to English and the direction must not give the label away.
+    (Template("benign/translate_en_fr/plain@v1", "Translate into French:\n\n{text}"), "en_fr"),
+    (Template("benign/translate_en_fr/labelled@v1",
+              "Translate the following English sentence into French.\n\nEnglish: {text}\nFrench:"), "en_fr"),
+    (Template("benign/translate_en_fr/interface@v1",
+              "This message comes from a software user interface. Translate it into French, keeping "
+              "any placeholders and markup exactly as they are.\n\n{text}"), "en_fr"),
+    (Template("benign/translate_en_fr/how@v1", "How would you say this in French?\n\n{text}"), "en_fr"),
+    (Template("benign/translate_fr_en/plain@v1",
+              "Translate the following text from French to English: {text}"), "fr_en"),
+    (Template("benign/translate_fr_en/meaning@v1",
+              "What does this French sentence say in English? Give only the translation.\n\n{text}"),
+     "fr_en"),
+)
+
+
+def po_pairs_rows(files: Mapping[str, Path], source: Any) -> pl.DataFrame:
+    """One translation row per usable EN/FR pair of the source's .po files.
+
+    Files are read in name order; a msgid seen in an earlier file is skipped.
+    The reference answer is the catalog's human translation (or, for the
+    French-to-English templates, the original English message).
+    """
+    records, seen = [], set()
+    for name in sorted(files):
+        raw = Path(files[name]).read_bytes()
+        for entry in parse_po(raw.decode(_po_charset(raw)), name):
+            if not entry.msgid or pair_skip_reason(entry) or entry.msgid in seen:
+                continue
+            seen.add(entry.msgid)
+            key = hashlib.sha256(f"{entry.msgctxt}\x04{entry.msgid}".encode("utf-8")).hexdigest()[:12]
+            seed_id = f"{source.name}:{name}:{key}"
+            template, direction = TRANSLATE_TEMPLATES[_stable_int(seed_id) % len(TRANSLATE_TEMPLATES)]
+            english, french = unwrap(entry.msgid), unwrap(entry.msgstr)
+            text, answer = (english, french) if direction == "en_fr" else (french, english)
+            records.append(_reference(
+                prompt=template.prompt.format(text=text), response=answer, task="translation",
+                seed_id=seed_id, template_id=template.template_id, category_raw=name, source=source,
+            ))
+    return _frame(records, f"benign/{source.name}")
+
+
+def _po_charset(raw: bytes) -> str:
+    match = re.search(rb"charset=([-\w]+)", raw[:4096])
+    return match.group(1).decode("ascii") if match else "utf-8"
+
+
+# ------------------------------------------------------- rows the project writes
+
+SUMMARIZE_TEMPLATES = (
+    Template("benign/summarize/sentences@v1",
+             "Summarize the following text in 2-3 sentences:\n\n{document}"),
+    Template("benign/summarize/tldr@v1", "TL;DR this:\n\n{document}"),
+    Template("benign/summarize/key_points@v1",
+             "Give me the key points of this {kind} in a few sentences.\n\n{document}"),
+    Template("benign/summarize/titled@v1",
+             "Here is a text titled \"{title}\". Write a short summary of it.\n\n{document}"),
+    Template("benign/summarize/after@v1",
+             "{document}\n\nSummarize the above text briefly."),
+)
+DIRECT_TEMPLATE = Template("benign/direct/verbatim@v1", "{prompt}")
+LOOKALIKE_TEMPLATE = Template("benign/lookalike/verbatim@v1", "{prompt}")
+
+SUMMARY_FIELDS = ("id", "title", "document", "summary", "kind")
+DIRECT_FIELDS = ("id", "topic", "prompt", "response")
+LOOKALIKE_FIELDS = ("id", "category", "task", "prompt", "response")
+
+
+def written_rows(data_dir: Path) -> pl.DataFrame:
+    """Rows from ``data_dir/benign/``: summaries, direct answers and look-alikes.
+
+    ``summarization.jsonl`` and ``direct.jsonl`` must exist; ``lookalikes.jsonl``
+    is optional (no file, no look-alike rows).  ``source_version`` names the
+    sha256 of each file, so a changed file shows in every row it produced.
+    """
+    folder = Path(data_dir) / "benign"
+    records = []
+    for item, version in _read_jsonl(folder / "summarization.jsonl", SUMMARY_FIELDS):
+        seed_id = f"{PROJECT_SOURCE}:{item['id']}"
+        template = pick(seed_id, SUMMARIZE_TEMPLATES)
+        records.append(_written(template.prompt.format(**item), item["summary"], "summarization",
+                                seed_id, template, item["kind"], version))
+    for item, version in _read_jsonl(folder / "direct.jsonl", DIRECT_FIELDS):
+        seed_id = f"{PROJECT_SOURCE}:{item['id']}"
+        records.append(_written(item["prompt"], item["response"], "direct", seed_id,
+                                DIRECT_TEMPLATE, item["topic"], version))
+    lookalikes = folder / "lookalikes.jsonl"
+    if lookalikes.is_file():
+        categories = _categories(Path(data_dir))
+        for item, version in _read_jsonl(lookalikes, LOOKALIKE_FIELDS):
+            where = f"{lookalikes.name} {item['id']}"
+            if item["task"] not in schema.TASKS:
+                raise BuildError(f"{where}: task {item['task']!r} is not one of {schema.TASKS}")
+            if item["category"] not in categories:
+                raise BuildError(f"{where}: category {item['category']!r} is not in taxonomy.toml")
+            record = _written(item["prompt"], item["response"], item["task"],
+                              f"{PROJECT_SOURCE}:{item['id']}", LOOKALIKE_TEMPLATE,
+                              item["category"], version)
+            records.append(record | {"subtype": "lookalike", "category": item["category"]})
+    return _frame(records, "benign/written")
+
+
+def _written(prompt: str, response: str, task: str, seed_id: str, template: Template,
+             category_raw: str, version: str) -> dict[str, str]:
+    return {
+        "prompt": prompt, "response": response, "task": task, "label": "benign",
+        "subtype": "reference", "category": "none", "category_raw": category_raw,
+        "seed_id": seed_id, "template_id": template.template_id, "source": PROJECT_SOURCE,
+        "source_version": version, "license": PROJECT_LICENSE,
+    }
+
+
+def _read_jsonl(path: Path, fields: tuple[str, ...]):
+    """(item, source_version) per line; every field must be a non-empty string, ids unique."""
+    if not path.is_file():
+        raise BuildError(f"missing {path}; the benign rows the project writes live there")
+    raw = path.read_bytes()
+    version = f"data@{hashlib.sha256(raw).hexdigest()[:12]}"
+    ids: set[str] = set()
+    items = []
+    for number, line in enumerate(raw.decode("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path.name} line {number}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise BuildError(f"{where}: not JSON ({error.msg})") from None
+        bad = [name for name in fields
+               if not isinstance(item.get(name), str) or not item[name].strip()]
+        if bad:
+            raise BuildError(f"{where}: fields {bad} must be non-empty strings")
+        if item["id"] in ids:
+            raise BuildError(f"{where}: id {item['id']!r} appears twice")
+        ids.add(item["id"])
+        items.append((item, version))
+    return items
+
+
+def _categories(data_dir: Path) -> set[str]:
+    path = data_dir / "taxonomy.toml"
+    if not path.is_file():
+        raise BuildError(f"missing {path}; look-alike categories are checked against it")
+    return set(tomllib.loads(path.read_text(encoding="utf-8"))["categories"])
+
+
+BENIGN_PARSERS = {"humaneval": humaneval_rows, "vader": vader_rows, "po_pairs": po_pairs_rows}

@@ -1,0 +1,155 @@
+"""The dataset card: ``cards/dataset_card.md`` filled from the build.
+
+The YAML header is generated from the files actually written (configs,
+features, split sizes) and parsed back with huggingface_hub before it is
+returned, so a card that the Hub would reject fails the build instead.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+import yaml
+
+from .errors import BuildError
+from .resources import cards_dir
+from .schema import SPLITS, TASKS
+from .write import config_frames, shard_path
+
+REPO_PLACEHOLDER = "ORG/NAME"
+
+# Hub license identifiers for the licenses named in data/sources.toml.
+HUB_LICENSES = {"MIT": "mit", "Apache-2.0": "apache-2.0", "BSD-3-Clause": "bsd-3-clause",
+                "BSD-2-Clause": "bsd-2-clause"}
+
+
+def _hub_license(text: str) -> str:
+    return HUB_LICENSES.get(text.split(" ")[0], "other")
+
+
+def size_category(n: int) -> str:
+    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M")):
+        if n < bound:
+            return label
+    return "1M<n<10M"
+
+
+def _features(frame: pl.DataFrame) -> list:
+    import datasets  # imported here: it is slow to import and only the card needs it
+
+    return datasets.Features.from_arrow_schema(frame.head(0).to_arrow().schema)._to_yaml_list()
+
+
+def front_matter(rows: pl.DataFrame, recipe, licenses: list[str]) -> dict:
+    configs, infos = [], []
+    for config, frame in config_frames(rows).items():
+        present = [s for s in SPLITS if frame.filter(pl.col("split") == s).height]
+        entry = {"config_name": config, "data_files": [{"split": s, "path": shard_path(config, s)} for s in present]}
+        if config == "default":
+            entry["default"] = True
+        configs.append(entry)
+        data = frame.drop("split")
+        infos.append({
+            "config_name": config,
+            "features": _features(data),
+            "splits": [
+                {"name": s, "num_bytes": int(data.filter(frame["split"] == s).estimated_size()),
+                 "num_examples": int(frame.filter(pl.col("split") == s).height)}
+                for s in present
+            ],
+        })
+    tasks = set(rows["task"].unique().to_list())
+    categories = ["text-generation"]
+    if "classification" in tasks:
+        categories.append("text-classification")
+    if "translation" in tasks:
+        categories.append("translation")
+    if "summarization" in tasks:
+        categories.append("summarization")
+    return {
+        "pretty_name": recipe.pretty_name,
+        "license": sorted({_hub_license(text) for text in licenses}),
+        "language": ["en", "fr"] if "translation" in tasks else ["en"],
+        "task_categories": categories,
+        "size_categories": [size_category(rows.height)],
+        "tags": ["safety", "refusal", "red-teaming", "multitask", "not-for-all-audiences"],
+        "configs": configs,
+        "dataset_info": infos,
+    }
+
+
+def _table(header: list[str], body: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def ratio_table(rows: pl.DataFrame) -> str:
+    body = []
+    for config, frame in config_frames(rows).items():
+        harmful = frame.filter(pl.col("label") == "harmful").height
+        benign = frame.height - harmful
+        ratio = f"{harmful / benign:.2f} : 1" if benign else "harmful only"
+        body.append([f"`{config}`", harmful, benign, ratio])
+    return _table(["config", "harmful", "benign", "harmful : benign"], body)
+
+
+def count_table(rows: pl.DataFrame) -> str:
+    counts = rows.group_by("task", "label", "category", "split").len()
+    body = []
+    for task in TASKS:
+        for (label, category), group in (
+            counts.filter(pl.col("task") == task).sort("label", "category").group_by(["label", "category"],
+                                                                                       maintain_order=True)
+        ):
+            per_split = dict(zip(group["split"], group["len"]))
+            body.append([task, label, category] + [per_split.get(s, 0) for s in SPLITS]
+                        + [sum(per_split.values())])
+    return _table(["task", "label", "category", *SPLITS, "total"], body)
+
+
+def source_table(sources: dict) -> str:
+    body = [[f"`{name}`", entry["title"], entry["version"], entry["license"]] for name, entry in sorted(sources.items())]
+    body.append(["`multitask-safety`", "templates, refusals, benign texts and answers written for this dataset",
+                 "this repository", "MIT"])
+    return _table(["source", "what", "version", "license"], body)
+
+
+def render_card(rows: pl.DataFrame, recipe, sources: dict, build_steps: str, taxonomy: dict) -> str:
+    licenses = [entry["license"] for entry in sources.values()] + ["MIT"]
+    header = yaml.safe_dump(front_matter(rows, recipe, licenses), sort_keys=False, allow_unicode=True, width=100)
+    slots = {
+        "yaml": header.rstrip("\n"),
+        "pretty_name": recipe.pretty_name,
+        "summary": recipe.summary,
+        "repo_id": REPO_PLACEHOLDER,
+        "version": recipe.version,
+        "config_list": ", ".join(f"`{c}`" for c in config_frames(rows)),
+        "ratio_table": ratio_table(rows),
+        "count_table": count_table(rows),
+        "category_list": ", ".join(f"`{k}` ({v.lower()})" for k, v in taxonomy["categories"].items()),
+        "build_steps": build_steps,
+        "source_table": source_table(sources),
+    }
+    text = re.sub(r"\{\{(\w+)\}\}", lambda m: slots[m.group(1)], (cards_dir() / "dataset_card.md").read_text("utf-8"))
+    validate_card(text, rows)
+    return text
+
+
+def validate_card(text: str, rows: pl.DataFrame) -> None:
+    """Parse the card back as the Hub client would and check it against the rows."""
+    from huggingface_hub import DatasetCard
+
+    try:
+        card = DatasetCard(text)
+    except Exception as exc:  # the client raises ValueError and yaml errors alike
+        raise BuildError(f"the generated card does not parse: {exc}") from None
+    data = card.data.to_dict()
+    expected = {c: f.height for c, f in config_frames(rows).items()}
+    declared = {info["config_name"]: sum(s["num_examples"] for s in info["splits"]) for info in data["dataset_info"]}
+    if declared != expected:
+        raise BuildError(f"card dataset_info {declared} disagrees with the rows {expected}")
+    if {c["config_name"] for c in data["configs"]} != set(expected):
+        raise BuildError("card configs disagree with the configs written")

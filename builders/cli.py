@@ -1,0 +1,150 @@
+"""Command-line entry points.  They parse options, call the library, print."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .errors import BuildError
+from .recipe import known_versions
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _print_json(data: dict) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+def _table(rows: list[list], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).rjust(w) if isinstance(c, int) else str(c).ljust(w) for c, w in zip(r, widths))
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def _build_summary(result) -> str:
+    rows = [[config, *counts.values(), sum(counts.values())] for config, counts in result.rows.items()]
+    first = next(iter(result.rows.values()))
+    parts = [f"built {result.version} into {result.out} in {result.seconds:.1f} s",
+             "", _table(rows, ["config", *first.keys(), "total"])]
+    if result.dropped:
+        parts += ["", _table([[k, v] for k, v in result.dropped.items()], ["dropped (stage/reason)", "rows"])]
+    return "\n".join(parts)
+
+
+def _known_version(ctx, param, value):
+    # Checked at call time, not import time, so MTS_DATA_DIR recipes count too.
+    if value not in known_versions():
+        raise click.BadParameter(f"unknown version '{value}'; known versions: {', '.join(known_versions())}")
+    return value
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--version", "version", required=True, callback=_known_version, metavar="VERSION",
+              help="Dataset version to build, named by a recipe in data/recipes/ (shipped: v1, v2).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: dist/VERSION). Replaced atomically at the end.")
+@click.option("--sources", "sources_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              envvar="MTS_SOURCES", default=None,
+              help="Local folder laid out as DIR/<source>/<file>, searched before the cache and the network [env MTS_SOURCES].")
+@click.option("--source", "source_overrides", multiple=True, metavar="NAME=PATH",
+              help="Build from your own copy of a source (a file, or a folder for multi-file sources); "
+                   "recorded as unpinned. Repeatable.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), envvar="MTS_CACHE_DIR",
+              default=None, help="Where fetched source files are kept "
+                                 "[env MTS_CACHE_DIR; default $XDG_CACHE_HOME/multitask-safety or ~/.cache/multitask-safety].")
+@click.option("--seed", type=int, default=None, help="Override the recipe's seed (template choice and splits).")
+@click.option("--include-upstream", is_flag=True,
+              help="Add the authors' cleaned MultiTaskBench rows as config 'upstream' and into 'default'.")
+@click.option("--decontaminate", "decontaminate_specs", multiple=True, metavar="FILE[:COLUMN]",
+              help="Remove rows that are exact or near duplicates of the evaluation prompts in FILE "
+                   "(CSV, JSON, JSONL or Parquet; COLUMN defaults to prompt/text). Repeatable.")
+@click.option("--push-to-hub", "repo_id", default=None, metavar="ORG/NAME",
+              help="After building, publish the folder to this Hub dataset repo (see publish-dataset).")
+@click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def build_dataset(version, out, sources_dir, source_overrides, cache_dir, seed, include_upstream,
+                  decontaminate_specs, repo_id, as_json, quiet):
+    """Build a version of the multitask safety dataset into a Hub-layout folder.
+
+    Sources are read from pinned files (checked by sha256), rendered in five task
+    forms with task-aware refusals, deduplicated, split without leaks, and
+    written as Parquet per config and split with a dataset card and a manifest.
+
+    \b
+    Example:
+        build-dataset --version v2
+        build-dataset --version v1 --sources ../shared/sources --out dist/v1 --json
+    """
+    from .pipeline import build
+    from .sources import parse_overrides
+
+    try:
+        result = build(
+            version, out, sources_dir=sources_dir, overrides=parse_overrides(source_overrides), seed=seed,
+            include_upstream=include_upstream, decontaminate_specs=tuple(decontaminate_specs),
+            cache_dir=cache_dir, progress=not quiet,
+        )
+    except BuildError as exc:
+        raise click.ClickException(str(exc)) from None
+    summary = result.to_dict()
+    if repo_id:
+        summary["publish"] = _publish(Path(result.out), repo_id)
+    if as_json:
+        _print_json(summary)
+    else:
+        click.echo(_build_summary(result))
+        if repo_id:
+            click.echo(f"\npublished to {repo_id}: {summary['publish'].get('load_line', '')}")
+
+
+def _publish(build_dir: Path, repo_id: str, *, progress: bool = True) -> dict:
+    """Publish a built folder (``build-dataset --push-to-hub``); the result as a dict."""
+    from .publish import publish
+
+    try:
+        return publish(build_dir, repo_id, progress=progress).to_dict()
+    except BuildError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--repo-id", required=True, metavar="ORG/NAME", help="Dataset repo on the Hub to publish to.")
+@click.option("--private/--public", default=False, show_default=True,
+              help="Visibility used when the repo has to be created; an existing repo keeps its own.")
+@click.option("--gate/--no-gate", default=True, show_default=True,
+              help="Gate access behind usage terms (extra_gated_* card fields and the repo's gated setting).")
+@click.option("--force", is_flag=True,
+              help="Move an existing version tag to new content, or publish an older version over main.")
+@click.option("--include-manifest/--no-manifest", default=True, show_default=True,
+              help="Publish manifest.json (the next version's changelog reads it).")
+@click.option("--include-audit", is_flag=True, help="Also publish audit/ (rows the build dropped, with reasons).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout instead of a summary.")
+@click.option("--progress/--no-progress", default=True, show_default=True,
+              help="Show upload progress and steps on stderr.")
+def publish_dataset(build_dir, repo_id, private, gate, force, include_manifest, include_audit, as_json, progress):
+    """Publish the built folder BUILD_DIR to the Hugging Face Hub as one tagged version.
+
+    One commit on main holds the whole version (Parquet shards, card, manifest);
+    the tag named after the version in manifest.json points at exactly that
+    commit. Publishing identical content again changes nothing. The token is
+    read from HF_TOKEN or from `hf auth login`.
+
+    \b
+    Example:
+        publish-dataset dist/v2 --repo-id my-org/multitask-safety
+        publish-dataset dist/v2 --repo-id my-org/multitask-safety --json
+    """
+    from .publish import publish, summary
+
+    try:
+        result = publish(build_dir, repo_id, private=private, gate=gate, force=force,
+                         include_manifest=include_manifest, include_audit=include_audit, progress=progress)
+    except BuildError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        click.echo(summary(result))

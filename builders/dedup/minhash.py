@@ -1,0 +1,539 @@
+"""Near duplicates: MinHash signatures, LSH banding, exact Jaccard check, clusters.
+
+Pipeline for a column of texts:
+
+1. normalise (``exact.normalize``) and cut into shingles (``shingles.py``);
+2. ``signatures``: ``num_perm`` minima of ``a*x + b mod 2**32`` over each text's
+   shingle hashes ``x`` (``a`` odd, so each is a permutation of 32-bit values);
+3. ``candidate_pairs``: split a signature into ``bands`` groups of ``rows`` values;
+   two texts that agree on a whole band land in the same bucket;
+4. ``near_duplicate_pairs``: candidates whose signatures agree far too rarely are
+   dropped, the rest get their Jaccard similarity computed exactly on the shingle
+   sets, and pairs at or above ``threshold`` are kept;
+5. ``connected_components`` turns pairs into clusters; ``near_dedup`` keeps one
+   row per cluster.
+
+Keep rule: rows are ranked by the priority columns, then ``id`` (ascending, nulls
+last); each cluster keeps its best-ranked row and removes the others.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from builders.dedup import shingles
+from builders.dedup.exact import normalize_series
+from builders.errors import RecipeError
+
+REASON = "near_duplicate"
+_EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a text without shingles
+_CHUNK_ROWS = 1024  # texts shingled at a time: keeps the temporaries in cache
+_BLOCK_SHINGLES = 6144  # shingles hashed per numpy call: 128 x 6144 uint32 fits in L2
+_PAIR_BITS = 20  # exact Jaccard sorts (pair << 44 | shingle bits): at most 2**20 pairs per batch
+_BATCH_ITEMS = 1 << 23  # shingles gathered per exact-Jaccard batch (64 MB of uint64)
+_TRUSTED_SIGMAS = 6.0  # candidates whose estimate lies this many std devs under the threshold are dropped
+
+
+@dataclass(frozen=True)
+class MinHashConfig:
+    """How near duplicates are found.
+
+    shingle: "char" (character n-grams) or "word" (word n-grams) of the normalised text.
+    ngram: n of the n-grams.
+    num_perm: signature length.
+    threshold: Jaccard similarity at or above which two texts are near duplicates.
+    bands, rows: LSH banding; ``None`` derives them with ``optimal_param`` (if only one
+        is given, the other is ``num_perm // given``).
+    seed: seeds the hash permutations; signatures are a pure function of (text, config).
+    verify: check candidate pairs with the exact Jaccard similarity of the shingle sets
+        (else the signature estimate decides).
+    fp_weight, fn_weight: weights of the false-positive and false-negative areas that
+        ``optimal_param`` minimises; raise ``fn_weight`` for looser bands (more recall,
+        more candidates to verify).
+    max_bucket: an LSH bucket with more texts than this links each of them to its
+        best-ranked member only, instead of to every other member, so that a large group
+        of near-identical texts costs a linear, not quadratic, number of pairs.
+    """
+
+    shingle: str = "char"
+    ngram: int = 5
+    num_perm: int = 128
+    threshold: float = 0.8
+    bands: int | None = None
+    rows: int | None = None
+    seed: int = 42
+    verify: bool = True
+    fp_weight: float = 0.5
+    fn_weight: float = 0.5
+    max_bucket: int = 64
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.shingle not in ("char", "word"):
+            problems.append(f"shingle must be 'char' or 'word', not {self.shingle!r}")
+        if not 1 <= self.ngram <= 64:
+            problems.append(f"ngram must be between 1 and 64, not {self.ngram}")
+        if not 2 <= self.num_perm <= 1024:
+            problems.append(f"num_perm must be between 2 and 1024, not {self.num_perm}")
+        if not 0.0 < self.threshold <= 1.0:
+            problems.append(f"threshold must be in (0, 1], not {self.threshold}")
+        for name in ("bands", "rows"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= self.num_perm:
+                problems.append(f"{name} must be between 1 and num_perm, not {value}")
+        if self.bands and self.rows and self.bands * self.rows > self.num_perm:
+            problems.append(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
+        if self.fp_weight < 0 or self.fn_weight < 0 or self.fp_weight + self.fn_weight == 0:
+            problems.append("fp_weight and fn_weight must be non-negative and not both zero")
+        if self.max_bucket < 2:
+            problems.append(f"max_bucket must be at least 2, not {self.max_bucket}")
+        if problems:
+            raise RecipeError("dedup config: " + "; ".join(problems))
+
+    @property
+    def banding(self) -> tuple[int, int]:
+        """(bands, rows) actually used."""
+        if self.bands and self.rows:
+            return self.bands, self.rows
+        if self.bands:
+            return self.bands, self.num_perm // self.bands
+        if self.rows:
+            return self.num_perm // self.rows, self.rows
+        return optimal_param(self.threshold, self.num_perm, self.fp_weight, self.fn_weight)
+
+
+# ---------------------------------------------------------------- parameters
+
+
+@functools.lru_cache(maxsize=64)
+def optimal_param(
+    threshold: float, num_perm: int, fp_weight: float = 0.5, fn_weight: float = 0.5
+) -> tuple[int, int]:
+    """(bands, rows) with bands * rows <= num_perm minimising the weighted error areas.
+
+    A pair of Jaccard similarity s becomes a candidate with probability
+    ``P(s) = 1 - (1 - s**rows)**bands``.  The false-positive area is the integral of
+    ``P`` over [0, threshold], the false-negative area the integral of ``1 - P`` over
+    [threshold, 1]; the chosen banding minimises ``fp_weight * FP + fn_weight * FN``
+    (ties: fewest bands, then fewest rows).  ``P`` is a polynomial of degree at most
+    ``num_perm``, so Gauss-Legendre quadrature with enough nodes integrates it exactly.
+    """
+    nodes, weights = np.polynomial.legendre.leggauss(num_perm // 2 + 2)
+    bands, rows = zip(*[(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)])
+    b = np.array(bands, dtype=np.float64)[:, None]
+    r = np.array(rows, dtype=np.float64)[:, None]
+
+    def area(lo: float, hi: float, miss: bool) -> np.ndarray:
+        s = (hi - lo) / 2 * nodes + (hi + lo) / 2
+        p = 1 - (1 - s[None, :] ** r) ** b
+        return ((1 - p) if miss else p) @ weights * (hi - lo) / 2
+
+    error = fp_weight * area(0.0, threshold, False) + fn_weight * area(threshold, 1.0, True)
+    best = int(np.argmin(error))  # first minimum: fewest bands, then fewest rows
+    return bands[best], rows[best]
+
+
+def collision_probability(similarity: float | np.ndarray, bands: int, rows: int) -> float | np.ndarray:
+    """Chance that a pair of this Jaccard similarity shares at least one LSH bucket."""
+    return 1 - (1 - np.asarray(similarity, dtype=np.float64) ** rows) ** bands
+
+
+# ---------------------------------------------------------------- signatures
+
+
+def _permutations(cfg: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
+    stream = shingles.splitmix_stream(cfg.seed, 2 * cfg.num_perm)
+    a = (stream[: cfg.num_perm] & np.uint64(0xFFFFFFFF)).astype(np.uint32) | np.uint32(1)
+    b = (stream[cfg.num_perm :] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    return a[:, None], b[:, None]
+
+
+def _shingle_chunks(normalized: pl.Series, cfg: MinHashConfig, rows: range | None = None):
+    """Yield (first row, shingle ids, offsets) for consecutive chunks of texts."""
+    chars, offsets = shingles.codepoints(normalized)
+    rows = rows if rows is not None else range(len(normalized))
+    for first in range(rows.start, rows.stop, _CHUNK_ROWS):
+        o = offsets[first : min(first + _CHUNK_ROWS, rows.stop) + 1]
+        items = (chars[o[0] : o[-1]], o - o[0])
+        if cfg.shingle == "word":
+            items = shingles.words(items)
+        ids, bounds = shingles.ngram_ids(items, cfg.ngram)
+        yield first, ids, bounds
+
+
+def _minhash_rows(chunks, cfg: MinHashConfig, out: np.ndarray) -> None:
+    """Fill ``out`` rows with the minima of every permutation over each text's shingles."""
+    a, b = _permutations(cfg)
+    # one scratch buffer for the (num_perm, block) hash table: allocating a fresh
+    # multi-megabyte array per block costs more in page faults than the hashing
+    scratch = np.empty(cfg.num_perm * 4 * _BLOCK_SHINGLES, dtype=np.uint32)
+    for first, ids, bounds in chunks:
+        x = (ids >> np.uint64(32)).astype(np.uint32)
+        filled = np.flatnonzero(np.diff(bounds))
+        starts = bounds[filled]
+        lo = 0
+        while lo < filled.size:
+            # whole texts, about _BLOCK_SHINGLES shingles, so the table stays in cache
+            begin = starts[lo]
+            if x.size - begin <= _BLOCK_SHINGLES:
+                hi = filled.size
+            else:
+                hi = max(lo + 1, int(np.searchsorted(starts, begin + _BLOCK_SHINGLES, side="right")) - 1)
+            end = starts[hi] if hi < filled.size else x.size
+            if end - begin > 4 * _BLOCK_SHINGLES:  # one very long text: give it its own buffer
+                table = np.multiply.outer(a[:, 0], x[begin:end])
+            else:
+                table = scratch[: cfg.num_perm * (end - begin)].reshape(cfg.num_perm, end - begin)
+                np.multiply(a, x[begin:end], out=table)  # wraps mod 2**32
+            table += b
+            out[first + filled[lo:hi]] = np.minimum.reduceat(table, starts[lo:hi] - begin, axis=1).T
+            lo = hi
+
+
+def _signatures_of_normalized(normalized: pl.Series, cfg: MinHashConfig, workers: int = 2) -> np.ndarray:
+    out = np.full((len(normalized), cfg.num_perm), _EMPTY, dtype=np.uint32)
+    n = len(normalized)
+    if workers <= 1 or n < 4 * _CHUNK_ROWS:
+        _minhash_rows(_shingle_chunks(normalized, cfg), cfg, out)
+        return out
+    # numpy releases the GIL inside each call, so threads over disjoint rows run in parallel
+    cuts = [n * k // workers for k in range(workers + 1)]
+    with ThreadPoolExecutor(workers) as pool:
+        jobs = [
+            pool.submit(_minhash_rows, _shingle_chunks(normalized, cfg, range(lo, hi)), cfg, out)
+            for lo, hi in zip(cuts[:-1], cuts[1:])
+        ]
+        for job in jobs:
+            job.result()
+    return out
+
+
+def signatures(texts: pl.Series, cfg: MinHashConfig) -> np.ndarray:
+    """MinHash signatures, shape (len(texts), num_perm), uint32.
+
+    Texts are normalised first.  A text without shingles (empty after
+    normalisation) gets all values 0xFFFFFFFF and is never a candidate.
+    """
+    return _signatures_of_normalized(normalize_series(texts), cfg)
+
+
+# ---------------------------------------------------------------- LSH
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit bucket key per (text, band); the band number is mixed in, so keys of different bands differ."""
+    n = sig.shape[0]
+    values = sig[:, : bands * rows].reshape(n, bands, rows)
+    salt = shingles.splitmix_stream(0xBA4D, bands)
+    h = np.broadcast_to(salt, (n, bands)).copy()
+    for j in range(rows):
+        h ^= values[:, :, j]
+        h = shingles.mix64(h)
+    return h
+
+
+def _bucket_pairs(keys: np.ndarray, rows: np.ndarray, max_bucket: int) -> pl.DataFrame:
+    """Pairs (a < b) of rows sharing a bucket key; rows ascend in keep order."""
+    members = (
+        pl.DataFrame({"key": keys, "row": rows})
+        .lazy()
+        .filter(pl.len().over("key") > 1)
+        .with_columns(pl.len().over("key").alias("size"), pl.col("row").min().over("key").alias("best"))
+    )
+    small = members.filter(pl.col("size") <= max_bucket).select("key", "row")
+    every_pair = (
+        small.join(small, on="key", suffix="_other")
+        .filter(pl.col("row") < pl.col("row_other"))
+        .select(pl.col("row").alias("a"), pl.col("row_other").alias("b"))
+    )
+    star = (
+        members.filter((pl.col("size") > max_bucket) & (pl.col("row") != pl.col("best")))
+        .select(pl.col("best").alias("a"), pl.col("row").alias("b"))
+    )
+    return pl.concat([every_pair, star]).unique().sort("a", "b").collect()
+
+
+def _with_shingles(sig: np.ndarray) -> np.ndarray:
+    """Rows whose signature is not the empty-text one."""
+    maybe_empty = np.flatnonzero(sig[:, 0] == _EMPTY)
+    empty = maybe_empty[(sig[maybe_empty] == _EMPTY).all(axis=1)]
+    keep = np.ones(sig.shape[0], bool)
+    keep[empty] = False
+    return np.flatnonzero(keep)
+
+
+def candidate_pairs(sig: np.ndarray, cfg: MinHashConfig) -> pl.DataFrame:
+    """LSH candidates: row pairs (a < b, Int64) that share a whole band of their signatures.
+
+    Rows are positions in ``sig``; in a bucket larger than ``cfg.max_bucket`` each row
+    is paired with the bucket's lowest row only.
+    """
+    bands, rows = cfg.banding
+    present = _with_shingles(sig)
+    keys = band_keys(sig[present], bands, rows)
+    row_ids = np.repeat(present.astype(np.uint32), bands)
+    pairs = _bucket_pairs(keys.ravel(), row_ids, cfg.max_bucket)
+    return pairs.cast({"a": pl.Int64, "b": pl.Int64})
+
+
+def estimated_jaccard(sig: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Share of equal signature values for each pair (the MinHash estimate of Jaccard)."""
+    out = np.empty(a.size, np.float64)
+    step = max(1, (1 << 22) // max(1, sig.shape[1]))
+    for lo in range(0, a.size, step):
+        out[lo : lo + step] = (sig[a[lo : lo + step]] == sig[b[lo : lo + step]]).mean(axis=1)
+    return out
+
+
+# ---------------------------------------------------------------- exact Jaccard
+
+
+def _shingle_sets(normalized: pl.Series, cfg: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted, de-duplicated top 44 bits of each text's shingle ids, flat with offsets."""
+    parts, sizes = [], []
+    for _, ids, bounds in _shingle_chunks(normalized, cfg):
+        counts = np.diff(bounds)
+        local = np.repeat(np.arange(counts.size, dtype=np.uint64), counts)
+        key = np.sort((local << np.uint64(44)) | (ids >> np.uint64(20)))
+        fresh = np.ones(key.size, bool)
+        fresh[1:] = key[1:] != key[:-1]
+        key = key[fresh]
+        parts.append(key & np.uint64((1 << 44) - 1))
+        sizes.append(np.bincount((key >> np.uint64(44)).astype(np.int64), minlength=counts.size))
+    sizes_all = np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
+    values = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
+    return values, np.concatenate([[0], np.cumsum(sizes_all)])
+
+
+def _gather(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, tag: np.ndarray) -> np.ndarray:
+    """Concatenate the sets of ``rows`` as (tag << 44 | value), in order."""
+    lengths = offsets[rows + 1] - offsets[rows]
+    first = np.cumsum(lengths) - lengths
+    index = np.repeat(offsets[rows] - first, lengths) + np.arange(lengths.sum())
+    return (np.repeat(tag.astype(np.uint64), lengths) << np.uint64(44)) | values[index]
+
+
+def exact_jaccard(normalized: pl.Series, a: np.ndarray, b: np.ndarray, cfg: MinHashConfig) -> np.ndarray:
+    """Jaccard similarity of the shingle sets of texts ``a[i]`` and ``b[i]`` (normalised texts).
+
+    Shingles are compared by the top 44 bits of their 64-bit ids: two different
+    shingles of one pair coincide with probability about 1e-9, so this is exact
+    for all practical purposes.  Works in batches to bound memory.
+    """
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    out = np.empty(a.size, np.float64)
+    if a.size == 0:
+        return out
+    lengths = normalized.str.len_chars().fill_null(0).to_numpy()
+    weight = lengths[a] + lengths[b] + 1
+    batch_ends = np.searchsorted(np.cumsum(weight), np.arange(1, 1 + weight.sum() // _BATCH_ITEMS + 1) * _BATCH_ITEMS)
+    bounds = np.unique(np.concatenate([[0], batch_ends, [a.size]]))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        for start in range(lo, hi, 1 << _PAIR_BITS):
+            stop = min(hi, start + (1 << _PAIR_BITS))
+            out[start:stop] = _jaccard_batch(normalized, a[start:stop], b[start:stop], cfg)
+    return out
+
+
+def _jaccard_batch(normalized: pl.Series, a: np.ndarray, b: np.ndarray, cfg: MinHashConfig) -> np.ndarray:
+    rows = np.sort(np.concatenate([a, b]))
+    keep = np.ones(rows.size, bool)
+    keep[1:] = rows[1:] != rows[:-1]
+    rows = rows[keep]
+    values, offsets = _shingle_sets(normalized.gather(rows), cfg)
+    la, lb = np.searchsorted(rows, a), np.searchsorted(rows, b)
+    tag = np.arange(a.size, dtype=np.int64)
+    # each side is sorted by (pair, value), so a stable sort of the two only merges two runs
+    merged = np.sort(np.concatenate([_gather(values, offsets, la, tag), _gather(values, offsets, lb, tag)]), kind="stable")
+    shared = merged[1:][merged[1:] == merged[:-1]] >> np.uint64(44)
+    inter = np.bincount(shared.astype(np.int64), minlength=a.size).astype(np.float64)
+    size_a = offsets[la + 1] - offsets[la]
+    size_b = offsets[lb + 1] - offsets[lb]
+    union = size_a + size_b - inter
+    return np.divide(inter, union, out=np.zeros(a.size), where=union > 0)
+
+
+# ---------------------------------------------------------------- pairs
+
+
+def _trusted_floor(cfg: MinHashConfig) -> float:
+    """Estimates below this are too far under the threshold to be worth an exact check."""
+    t = cfg.threshold
+    return t - _TRUSTED_SIGMAS * math.sqrt(t * (1 - t) / cfg.num_perm) - 1.0 / cfg.num_perm
+
+
+def _similar_rows(normalized: pl.Series, cfg: MinHashConfig, cross_at: int | None = None) -> pl.DataFrame:
+    """Row pairs (a < b) with similarity >= threshold, columns a, b (Int64) and jaccard.
+
+    With ``cross_at``, only pairs with ``a < cross_at <= b`` are searched for.
+    """
+    sig = _signatures_of_normalized(normalized, cfg)
+    if cross_at is None:
+        cand = candidate_pairs(sig, cfg)
+    else:
+        cand = _cross_candidates(sig, cfg, cross_at)
+    a, b = cand["a"].to_numpy(), cand["b"].to_numpy()
+    estimate = estimated_jaccard(sig, a, b)
+    del sig
+    if cfg.verify:
+        plausible = estimate >= _trusted_floor(cfg)
+        a, b = a[plausible], b[plausible]
+        similarity = exact_jaccard(normalized, a, b, cfg)
+    else:
+        similarity = estimate
+    hit = similarity >= cfg.threshold
+    return pl.DataFrame({"a": a[hit], "b": b[hit], "jaccard": similarity[hit]}, schema={"a": pl.Int64, "b": pl.Int64, "jaccard": pl.Float64})
+
+
+def _cross_candidates(sig: np.ndarray, cfg: MinHashConfig, cross_at: int) -> pl.DataFrame:
+    """Candidates between rows before ``cross_at`` and rows from it on; only buckets holding both sides count."""
+    bands, rows = cfg.banding
+    present = _with_shingles(sig)
+    keys = band_keys(sig[present], bands, rows)
+    members = (
+        pl.DataFrame({"key": keys.ravel(), "row": np.repeat(present.astype(np.uint32), bands)})
+        .lazy()
+        .with_columns((pl.col("row") >= cross_at).alias("right"))
+        .filter(pl.col("right").any().over("key") & (~pl.col("right")).any().over("key"))
+    )
+    left = members.filter(~pl.col("right")).select("key", pl.col("row").alias("a"))
+    right = members.filter(pl.col("right")).select("key", pl.col("row").alias("b"))
+    pairs = left.join(right, on="key").select("a", "b").unique().sort("a", "b").collect()
+    return pairs.cast({"a": pl.Int64, "b": pl.Int64})
+
+
+def _check_ids(df: pl.DataFrame) -> None:
+    if "id" not in df.columns:
+        raise ValueError("deduplication needs an 'id' column")
+    if df["id"].null_count() or df["id"].n_unique() != df.height:
+        raise ValueError("deduplication needs unique, non-null ids")
+
+
+def near_duplicate_pairs(df: pl.DataFrame, text: str, cfg: MinHashConfig) -> pl.DataFrame:
+    """Pairs of rows whose texts are near duplicates: columns id_a < id_b, jaccard.
+
+    ``jaccard`` is exact when ``cfg.verify`` (else the signature estimate).  Exact
+    duplicates are included (jaccard 1.0) unless the text is empty after normalisation.
+    Sorted by (id_a, id_b).
+    """
+    _check_ids(df)
+    ordered = df.select("id", text).sort("id")
+    pairs = _similar_rows(normalize_series(ordered[text]), cfg)
+    ids = ordered["id"]
+    return pl.DataFrame(
+        {"id_a": ids.gather(pairs["a"]), "id_b": ids.gather(pairs["b"]), "jaccard": pairs["jaccard"]}
+    ).sort("id_a", "id_b")
+
+
+def cross_split_pairs(df: pl.DataFrame, text: str, split: str, cfg: MinHashConfig) -> pl.DataFrame:
+    """Near or exact duplicate pairs whose rows lie in different splits.
+
+    Columns id_a, id_b, jaccard, split_a, split_b; an empty frame means no leak.
+    """
+    pairs = near_duplicate_pairs(df, text, cfg)
+    splits = df.select("id", split)
+    return (
+        pairs.join(splits.rename({"id": "id_a", split: "split_a"}), on="id_a")
+        .join(splits.rename({"id": "id_b", split: "split_b"}), on="id_b")
+        .filter(pl.col("split_a") != pl.col("split_b"))
+        .sort("id_a", "id_b")
+    )
+
+
+# ---------------------------------------------------------------- clusters
+
+
+def _component_labels(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Smallest row of each row's connected component.
+
+    Min-label propagation over the edges (a polars group-by per round), each round
+    followed by pointer jumping (label <- label of label) until labels stop
+    changing.  Labels only decrease and always name a row of the same component,
+    so the fixpoint is the component minimum.
+    """
+    labels = np.arange(n, dtype=np.int64)
+    if len(a) == 0:
+        return labels
+    edges = pl.DataFrame(
+        {"src": np.concatenate([a, b]), "dst": np.concatenate([b, a])}, schema={"src": pl.Int64, "dst": pl.Int64}
+    )
+    dst = edges["dst"].to_numpy()
+    while True:
+        lowest = edges.with_columns(pl.Series("offer", labels[dst])).group_by("src").agg(pl.col("offer").min())
+        src, offer = lowest["src"].to_numpy(), lowest["offer"].to_numpy()
+        updated = labels.copy()
+        updated[src] = np.minimum(labels[src], offer)
+        while True:
+            jumped = updated[updated]
+            if np.array_equal(jumped, updated):
+                break
+            updated = jumped
+        if np.array_equal(updated, labels):
+            return labels
+        labels = updated
+
+
+def connected_components(ids: pl.Series, pairs: pl.DataFrame) -> pl.DataFrame:
+    """Clusters of ``ids`` linked by ``pairs`` (columns id_a, id_b).
+
+    Returns id, cluster_id (the smallest id of the component), cluster_size (Int32),
+    one row per id in the order given.  Ids in pairs but not in ``ids`` are an error.
+    """
+    order = ids.sort()
+    index = pl.DataFrame({"id": order, "rank": np.arange(len(order), dtype=np.int64)})
+
+    def ranks(column: str) -> np.ndarray:
+        joined = pairs.select(pl.col(column).alias("id")).join(index, on="id", how="left", maintain_order="left")
+        if joined["rank"].null_count():
+            raise ValueError(f"pairs.{column} names ids that are not in ids")
+        return joined["rank"].to_numpy()
+
+    labels = _component_labels(len(order), ranks("id_a"), ranks("id_b"))
+    clusters = pl.DataFrame(
+        {"id": order, "cluster_id": order.gather(labels), "_label": labels}
+    ).with_columns(pl.len().over("_label").cast(pl.Int32).alias("cluster_size"))
+    return ids.to_frame("id").join(clusters.drop("_label"), on="id", how="left", maintain_order="left")
+
+
+def near_dedup(
+    df: pl.DataFrame, text: str, priority: list[str], cfg: MinHashConfig
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keep one row per near-duplicate cluster.
+
+    Kept rows (input order) get ``cluster_id`` (their own id: the cluster's kept row)
+    and ``cluster_size`` (rows in the cluster before removal, Int32).  Removed rows
+    (sorted by id) get the same two columns plus ``reason = "near_duplicate"``,
+    ``kept_id`` and ``jaccard``: the exact similarity to the kept row, which can be
+    under the threshold when the two are linked through other rows.
+    """
+    _check_ids(df)
+    order = [*priority, "id"] if "id" not in priority else list(priority)
+    ranked = df.with_row_index("_row").sort(order, nulls_last=True, maintain_order=True)
+    normalized = normalize_series(ranked[text])
+    pairs = _similar_rows(normalized, cfg)
+    labels = _component_labels(ranked.height, pairs["a"].to_numpy(), pairs["b"].to_numpy())
+    moved = np.flatnonzero(labels != np.arange(ranked.height))
+    similarity = np.full(ranked.height, np.nan)
+    similarity[moved] = exact_jaccard(normalized, moved, labels[moved], cfg)
+    ids = ranked["id"]
+    ranked = ranked.with_columns(
+        ids.gather(labels).alias("cluster_id"),
+        pl.Series("_label", labels),
+        pl.Series("jaccard", similarity),
+    ).with_columns(pl.len().over("_label").cast(pl.Int32).alias("cluster_size"))
+    columns = [*df.columns, *[c for c in ("cluster_id", "cluster_size") if c not in df.columns]]
+    is_kept = pl.col("cluster_id") == pl.col("id")
+    kept = ranked.filter(is_kept).sort("_row").select(columns)
+    removed = (
+        ranked.filter(~is_kept)
+        .sort("id")
+        .select(*columns, pl.lit(REASON).alias("reason"), pl.col("cluster_id").alias("kept_id"), "jaccard")
+    )
+    return kept, removed

@@ -1,0 +1,20 @@
+"""Errors the CLI turns into one clear message and a non-zero exit.
+
+Anything that is not a ``BuildError`` is a bug and keeps its traceback.
+"""
+
+
+class BuildError(Exception):
+    """An expected failure whose message tells the user how to fix it."""
+
+
+class RecipeError(BuildError):
+    """A recipe names something that does not exist or is inconsistent."""
+
+
+class SourcePinError(BuildError):
+    """A pinned source is missing, unreachable or fails its checksum."""
+
+
+class PublishError(BuildError):
+    """Publishing to the Hub failed or was refused."""

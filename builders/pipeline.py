@@ -1,0 +1,376 @@
+"""``build()``: from a version recipe and pinned sources to a Hub-layout folder.
+
+Stage order, each a function over polars frames:
+
+1. sources    resolve and verify every pinned file the recipe names
+2. seeds      harmful requests from each source (``seeds.py``); the authors'
+              release, labeled and cleaned (``upstream.py``)
+3. clusters   exact and near duplicates among seeds: one seed per cluster
+              survives, upstream rows join the cluster of their twin
+4. split      whole clusters to train/validation/test, stratified by category
+5. render     every seed in every task form, held-out templates per split
+6. respond    a task-aware refusal for every harmful row
+7. benign     reference rows from benign sources and the project's own texts
+8. dedup      exact and near duplicates over the final prompts
+9. decontam   rows that copy an evaluation prompt are removed
+10. check     no cluster and no near-duplicate pair across splits
+11. write     Parquet per config and split, card, manifest (atomically)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import polars as pl
+from tqdm import tqdm
+
+from . import benign, card, seeds, split, upstream
+from .dedup import exact, minhash
+from .errors import BuildError
+from .recipe import Recipe, load_recipe
+from .render import render
+from .resources import data_dir
+from .respond import get_responder, lint_refusal
+from .schema import ROW_SCHEMA, SEED_SCHEMA, WORK_SCHEMA, check, conform, messages, row_ids
+from .sources import Resolved, Resolver, load_registry
+from .write import write_folder
+
+AUDIT_SCHEMA = pl.Schema({
+    "stage": pl.String, "reason": pl.String, "seed_id": pl.String, "source": pl.String,
+    "text": pl.String, "response": pl.String, "kept_id": pl.String,
+})
+
+
+@dataclass
+class BuildResult:
+    version: str
+    out: str
+    recipe_sha256: str
+    rows: dict[str, dict[str, int]]
+    stages: list[dict] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class _Stages:
+    """Times each stage and counts the rows that went in and came out."""
+
+    def __init__(self, names: list[str], progress: bool):
+        self.records: list[dict] = []
+        self.bar = tqdm(total=len(names), desc="build", unit="stage", disable=not progress, leave=False)
+
+    def run(self, name: str, rows_in: int, fn, *args, **kwargs):
+        self.bar.set_postfix_str(name)
+        start = time.perf_counter()
+        result = fn(*args, **kwargs)
+        out = result[0] if isinstance(result, tuple) else result
+        self.records.append({"stage": name, "rows_in": rows_in,
+                             "rows_out": out.height if isinstance(out, pl.DataFrame) else rows_in,
+                             "seconds": round(time.perf_counter() - start, 2)})
+        self.bar.update()
+        return result
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def build(
+    version: str,
+    out: Path | None = None,
+    *,
+    sources_dir: Path | None = None,
+    overrides: dict[str, Path] | None = None,
+    seed: int | None = None,
+    include_upstream: bool = False,
+    decontaminate_specs: tuple[str, ...] = (),
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> BuildResult:
+    recipe = load_recipe(version)
+    if seed is not None:
+        recipe = recipe.with_options(seed=seed)
+    if include_upstream:
+        recipe = recipe.with_options(include_upstream=True)
+    specs = recipe.decontaminate + tuple(decontaminate_specs)
+    out = Path(out) if out is not None else Path("dist") / recipe.version
+    started = time.perf_counter()
+    stages = _Stages(["sources", "seeds", "upstream", "clusters", "split", "render", "respond", "benign",
+                      "dedup", "decontaminate", "check", "write"], progress)
+    audit: list[pl.DataFrame] = []
+    try:
+        with Resolver(sources_dir=sources_dir, cache_dir=cache_dir, overrides=overrides) as resolver:
+            resolved = stages.run("sources", 0, _resolve_sources, recipe, resolver, progress)
+        taxonomy = seeds.load_taxonomy()
+        harmful, gone = stages.run("seeds", 0, _harmful_seeds, recipe, resolved, taxonomy)
+        audit.append(gone)
+        up_rows, gone, cleaning, quality = stages.run("upstream", 0, _upstream_rows, recipe, resolved)
+        audit.append(gone)
+        harmful, up_rows, gone = stages.run("clusters", harmful.height + up_rows.height, _seed_clusters,
+                                            harmful, up_rows, recipe)
+        audit.append(gone)
+        ben_rows = stages.run("benign", 0, _benign_rows, recipe, resolved)
+        harmful, up_rows, ben_rows = stages.run("split", harmful.height + up_rows.height + ben_rows.height,
+                                                _assign_splits, harmful, up_rows, ben_rows, recipe)
+        rendered = stages.run("render", harmful.height, _render, harmful, recipe)
+        rendered = stages.run("respond", rendered.height, _respond, rendered, recipe)
+        rows = pl.concat([rendered, up_rows, ben_rows], how="vertical")
+        rows, gone = stages.run("dedup", rows.height, _final_dedup, rows, recipe)
+        audit.append(gone)
+        rows, gone = stages.run("decontaminate", rows.height, _decontaminate, rows, specs, recipe)
+        audit.append(gone)
+        stages.run("check", rows.height, _leak_check, rows, recipe)
+        dropped = pl.concat(audit, how="vertical").sort("stage", "reason", "seed_id", "text")
+        sources_manifest = {name: r.manifest_entry() for name, r in sorted(resolved.items())}
+        build_steps = _build_steps(stages.records, dropped, cleaning, quality, recipe)
+        text = card.render_card(rows, recipe, sources_manifest, build_steps, taxonomy)
+        manifest = {
+            "version": recipe.version,
+            "recipe": recipe.path.name if recipe.path else recipe.version,
+            "recipe_sha256": recipe.sha256,
+            "seed": recipe.seed,
+            "sources": sources_manifest,
+            "dropped": _reason_counts(dropped),
+            "upstream_cleaning": cleaning,
+            "upstream_label_quality": quality,
+            "stages": [{k: v for k, v in s.items() if k != "seconds"} for s in stages.records],
+        }
+        written = stages.run("write", rows.height, write_folder, out, rows, text, manifest, dropped)
+    finally:
+        stages.close()
+    return BuildResult(
+        version=recipe.version, out=str(out), recipe_sha256=recipe.sha256, rows=written["rows"],
+        stages=stages.records, dropped=_reason_counts(dropped), seconds=round(time.perf_counter() - started, 2),
+    )
+
+
+# -- stages ------------------------------------------------------------------------------------
+
+
+def _resolve_sources(recipe: Recipe, resolver: Resolver, progress: bool) -> dict[str, Resolved]:
+    registry = load_registry()
+    names = list(recipe.harmful_sources) + list(recipe.benign_sources)
+    if recipe.include_upstream:
+        names.append(recipe.upstream_source)
+    unknown = [n for n in [*names, *resolver.overrides] if n not in registry]
+    if unknown:
+        raise BuildError(f"unknown source(s) {unknown}; known: {', '.join(sorted(registry))}")
+    bar = tqdm(names, desc="sources", unit="source", leave=False, disable=not progress)
+    return {name: resolver.resolve(registry[name]) for name in bar}
+
+
+def _audit(frame: pl.DataFrame, stage: str, text: str, **columns) -> pl.DataFrame:
+    """Removed rows in the one audit schema, whatever stage removed them."""
+    exprs = {"stage": pl.lit(stage), "text": pl.col(text)}
+    for name in ("reason", "seed_id", "source", "response", "kept_id"):
+        given = columns.get(name, name)
+        exprs[name] = pl.col(given) if given in frame.columns else pl.lit("")
+    return frame.select(**exprs).select(list(AUDIT_SCHEMA)).cast(dict(AUDIT_SCHEMA)).fill_null("")
+
+
+def _harmful_seeds(recipe: Recipe, resolved: dict[str, Resolved], taxonomy: dict):
+    kept, gone = [pl.DataFrame(schema=SEED_SCHEMA)], []
+    for name in recipe.harmful_sources:
+        found, dropped = seeds.parse_seeds(resolved[name].files, resolved[name].source, taxonomy)
+        kept.append(found)
+        gone.append(_audit(dropped, "seeds", "request"))
+    return pl.concat(kept), pl.concat([pl.DataFrame(schema=AUDIT_SCHEMA), *gone])
+
+
+def _upstream_rows(recipe: Recipe, resolved: dict[str, Resolved]):
+    empty = pl.DataFrame(schema=ROW_SCHEMA)
+    if not recipe.include_upstream:
+        return empty, pl.DataFrame(schema=AUDIT_SCHEMA), [], {}
+    source = resolved[recipe.upstream_source]
+    raw = upstream.parse_multitaskbench(source.files, source.source)
+    labeled = upstream.label(raw)
+    kept, dropped, steps = upstream.clean(labeled)
+    quality = upstream.label_quality(labeled)
+    rows = upstream.to_rows(kept, source.source)
+    dropped = dropped.with_columns(pl.lit(source.source.name).alias("source"))
+    return rows, _audit(dropped, "upstream", "query"), steps, quality
+
+
+def _priority(recipe: Recipe) -> pl.Expr:
+    order = list(recipe.dedup.priority)
+    return pl.col("source").replace_strict(order, list(range(len(order))), default=len(order),
+                                           return_dtype=pl.Int32)
+
+
+def _minhash_config(recipe: Recipe) -> minhash.MinHashConfig:
+    d = recipe.dedup
+    return minhash.MinHashConfig(shingle=d.shingle, ngram=d.ngram, num_perm=d.num_perm, threshold=d.threshold,
+                                 seed=d.seed, verify=d.verify)
+
+
+def _seed_clusters(harmful: pl.DataFrame, up_rows: pl.DataFrame, recipe: Recipe):
+    """Seeds and upstream rows pooled: exact then near duplicates of a seed's
+    request.  Only the best seed of a cluster survives; upstream rows are all
+    kept (they are filtered on their own) and join their twin's cluster."""
+    pool = pl.concat([
+        harmful.select(pl.col("seed_id").alias("id"), pl.col("request").alias("text"), "source",
+                       pl.lit(True).alias("is_seed")),
+        up_rows.select("id", pl.col("prompt").alias("text"), "source", pl.lit(False).alias("is_seed")),
+    ]).with_columns(_priority(recipe).alias("_rank"), exact.normalize(pl.col("text")).alias("_norm"))
+    cfg = _minhash_config(recipe)
+    pairs = minhash.near_duplicate_pairs(pool, "_norm", cfg)
+    exact_pairs = (
+        pool.select("id", "_norm").join(pool.select(pl.col("id").alias("id_b"), "_norm"), on="_norm")
+        .filter(pl.col("id") < pl.col("id_b"))
+        .select(pl.col("id").alias("id_a"), "id_b", pl.lit(1.0).alias("jaccard"))
+    )
+    pairs = pl.concat([pairs.select("id_a", "id_b", pl.col("jaccard").cast(pl.Float64)), exact_pairs]).unique(
+        ["id_a", "id_b"], keep="first")
+    components = minhash.connected_components(pool["id"], pairs)
+    ranked = pool.join(components, on="id").sort("is_seed", "_rank", "id", descending=[True, False, False])
+    # The cluster is named after its best member: a seed if it has one.
+    ranked = ranked.with_columns(pl.col("id").first().over("cluster_id").alias("_keeper"))
+    ranked = ranked.with_columns(
+        pl.col("_keeper").alias("cluster_id"),
+        pl.col("is_seed").sum().over("_keeper").alias("_seeds"),
+    )
+    removed = ranked.filter(pl.col("is_seed") & (pl.col("id") != pl.col("_keeper")))
+    same_text = removed.join(ranked.select(pl.col("id").alias("_keeper"), pl.col("_norm").alias("_kept_norm")),
+                             on="_keeper")
+    gone = _audit(
+        same_text.with_columns(
+            pl.when(pl.col("_norm") == pl.col("_kept_norm")).then(pl.lit("exact_duplicate_seed"))
+            .otherwise(pl.lit("near_duplicate_seed")).alias("reason"),
+            pl.col("id").alias("seed_id"),
+        ),
+        "clusters", "text", kept_id="_keeper",
+    )
+    clusters = ranked.select("id", "cluster_id").with_columns(
+        pl.len().over("cluster_id").cast(pl.Int32).alias("cluster_size"))
+    kept_seeds = harmful.join(clusters.rename({"id": "seed_id"}), on="seed_id").join(
+        removed.select(pl.col("id").alias("seed_id")), on="seed_id", how="anti")
+    up_rows = up_rows.drop("cluster_id", "cluster_size").join(clusters, on="id").select(list(ROW_SCHEMA))
+    return kept_seeds, up_rows, gone
+
+
+def _assign_splits(harmful: pl.DataFrame, up_rows: pl.DataFrame, ben_rows: pl.DataFrame, recipe: Recipe):
+    """Harmful clusters are stratified by category, benign rows by task form.
+    A cluster's category is that of its surviving member."""
+    forms = max(len(recipe.forms), 1)
+    units = pl.concat([
+        harmful.select("cluster_id", pl.col("category").alias("stratum"), pl.lit(forms).alias("weight")),
+        up_rows.select("cluster_id", pl.col("category").alias("stratum"), pl.lit(1).alias("weight")),
+    ]).group_by("cluster_id").agg(pl.col("stratum").first(), pl.col("weight").sum())
+    benign_units = ben_rows.select("cluster_id", pl.format("benign/{}", "task").alias("stratum"),
+                                   pl.lit(1).alias("weight")).group_by("cluster_id").agg(
+        pl.col("stratum").min(), pl.col("weight").sum())
+    ratios, seed = recipe.split.ratios, recipe.seed
+    assignment = pl.concat([split.assign(units.sort("cluster_id"), ratios, seed),
+                            split.assign(benign_units.sort("cluster_id"), ratios, seed)])
+    return (harmful.join(assignment, on="cluster_id"), up_rows.join(assignment, on="cluster_id"),
+            ben_rows.join(assignment, on="cluster_id"))
+
+
+def _render(harmful: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
+    heldout = recipe.split.heldout_templates or None
+    rendered = render(harmful, recipe.forms, recipe.seed, heldout=heldout)
+    if heldout is None:  # every split may use every template
+        rendered = rendered.join(harmful.select("seed_id", "split"), on="seed_id")
+    return rendered.join(harmful.select("seed_id", "cluster_id", "cluster_size"), on="seed_id")
+
+
+def _respond(rendered: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
+    responder = get_responder(recipe.responder, seed=recipe.seed)
+    responses = responder.respond(rendered)
+    problems = [(text, issues) for text in responses.unique().to_list() if (issues := lint_refusal(text))]
+    if problems:
+        text, issues = problems[0]
+        raise BuildError(f"{len(problems)} refusals fail the lint, e.g. {issues} in: {text[:200]!r}")
+    rows = rendered.with_columns(
+        responses.alias("response"),
+        pl.lit("harmful").alias("label"),
+        pl.lit("request").alias("subtype"),
+    ).with_columns(messages().alias("messages"), row_ids("seed_id", "task", "template_id").alias("id"))
+    return conform(rows, WORK_SCHEMA)
+
+
+def _benign_rows(recipe: Recipe, resolved: dict[str, Resolved]) -> pl.DataFrame:
+    frames = [pl.DataFrame(schema=ROW_SCHEMA)]
+    for name in recipe.benign_sources:
+        source = resolved[name].source
+        parser = benign.BENIGN_PARSERS.get(source.parser)
+        if parser is None:
+            raise BuildError(f"source '{name}' names parser '{source.parser}'; known: {sorted(benign.BENIGN_PARSERS)}")
+        frames.append(parser(resolved[name].files, source))
+    if recipe.written_benign:
+        frames.append(benign.written_rows(data_dir()))
+    return pl.concat(frames, how="vertical")
+
+
+def _final_dedup(rows: pl.DataFrame, recipe: Recipe):
+    """Exact, then near duplicates over the prompt as a model sees it."""
+    rows = rows.with_columns(_priority(recipe).alias("_rank"))
+    kept, gone_exact = exact.exact_dedup(rows, "prompt", ["_rank"])
+    kept, gone_near = minhash.near_dedup(kept, "prompt", ["_rank"], _minhash_config(recipe))
+    gone = [
+        _audit(gone_exact, "dedup", "prompt", reason="reason", kept_id="kept_id"),
+        _audit(gone_near, "dedup", "prompt", reason="reason", kept_id="kept_id"),
+    ]
+    # Near-dedup recomputes clusters over prompts; the seed clusters drive the split and stay.
+    kept = kept.select(list(WORK_SCHEMA))
+    return kept, pl.concat(gone)
+
+
+def _decontaminate(rows: pl.DataFrame, specs: tuple[str, ...], recipe: Recipe):
+    if not specs:
+        return rows, pl.DataFrame(schema=AUDIT_SCHEMA)
+    from .decontaminate import decontaminate, read_eval_texts
+
+    texts = pl.concat([read_eval_texts(spec) for spec in specs]).unique()
+    kept, removed = decontaminate(rows, "prompt", texts, _minhash_config(recipe))
+    return kept.select(list(WORK_SCHEMA)), _audit(removed, "decontaminate", "prompt", kept_id="matched_eval")
+
+
+def _leak_check(rows: pl.DataFrame, recipe: Recipe) -> None:
+    check(rows, "final", WORK_SCHEMA)
+    straddling = split.straddling_clusters(rows)
+    if straddling.height:
+        raise BuildError(f"{straddling.height} clusters straddle splits, e.g. {straddling['cluster_id'][0]}")
+    leaks = minhash.cross_split_pairs(rows, "prompt", "split", _minhash_config(recipe))
+    if leaks.height:
+        raise BuildError(f"{leaks.height} exact or near-duplicate prompt pairs cross splits; first: {leaks.row(0)}")
+
+
+def _reason_counts(dropped: pl.DataFrame) -> dict[str, int]:
+    counts = Counter()
+    for stage, reason, n in dropped.group_by("stage", "reason").len().iter_rows():
+        counts[f"{stage}/{reason}"] = int(n)
+    return dict(sorted(counts.items()))
+
+
+def _build_steps(stages: list[dict], dropped: pl.DataFrame, cleaning: list, quality: dict, recipe: Recipe) -> str:
+    lines = ["| stage | rows in | rows out |", "|---|---|---|"]
+    lines += [f"| {s['stage']} | {s['rows_in']} | {s['rows_out']} |" for s in stages if s["stage"] != "write"]
+    lines += ["", "Rows removed, by stage and reason (the audit file `audit/dropped.parquet` lists each one):", ""]
+    lines += [f"- `{key}`: {n}" for key, n in _reason_counts(dropped).items()] or ["- none"]
+    d = recipe.dedup
+    lines += ["", (f"Near duplicates: MinHash over {d.ngram}-{'character' if d.shingle == 'char' else 'word'} "
+                   f"shingles of the normalized text, {d.num_perm} permutations, Jaccard threshold {d.threshold}"
+                   f"{', candidate pairs verified by exact Jaccard' if d.verify else ''}. Of each cluster the row from "
+                   "the highest-priority source survives, ties broken by the lowest id; source priority: "
+                   + ", ".join(f"`{s}`" for s in d.priority) + ".")]
+    if recipe.split.heldout_templates:
+        held = ", ".join(f"{n} for {s}" for s, n in recipe.split.heldout_templates.items())
+        lines += ["", f"Held-out templates: per task form, {held}; train never sees them, so held-out splits "
+                      "measure unseen phrasings."]
+    if cleaning:
+        lines += ["", "Cleaning of the authors' release:", ""]
+        for step in cleaning:
+            counted = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in step.items()
+                                if k not in ("step", "description"))
+            lines.append(f"- **{step['step']}** ({counted}): {step.get('description', '')}")
+    if quality:
+        lines += ["", "Label quality of the release's task and category labels: "
+                  + json.dumps({k: v for k, v in quality.items()}, sort_keys=True)]
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""Version recipes: what goes into each dataset version, as data.
+
+``data/recipes/<version>.toml`` names the sources, task forms, responder,
+split ratios and dedup parameters.  Loading checks them once so that stages
+can trust what they are given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import RecipeError
+from .resources import data_dir
+from .schema import SPLITS, TASKS
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    ratios: dict[str, float]  # split name -> fraction of rows
+    heldout_templates: dict[str, int]  # split name -> templates per form reserved for it
+
+
+@dataclass(frozen=True)
+class DedupConfig:
+    shingle: str = "char"
+    ngram: int = 5
+    num_perm: int = 128
+    threshold: float = 0.8
+    seed: int = 1
+    verify: bool = True
+    # Which copy of a duplicate survives: lowest rank in this source order, then lowest id.
+    priority: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    version: str
+    pretty_name: str
+    summary: str
+    seed: int
+    harmful_sources: tuple[str, ...]
+    benign_sources: tuple[str, ...]
+    written_benign: bool
+    upstream_source: str | None  # the authors' release, labeled and cleaned
+    include_upstream: bool  # v1 is the release itself; v2 adds it with --include-upstream
+    forms: tuple[str, ...]
+    responder: str
+    split: SplitConfig
+    dedup: DedupConfig
+    decontaminate: tuple[str, ...] = field(default_factory=tuple)
+    sha256: str = ""
+    path: Path | None = None
+
+    def with_options(self, **changes) -> "Recipe":
+        fields = {**self.__dict__, **changes}
+        return Recipe(**fields)
+
+
+def recipes_dir() -> Path:
+    return data_dir() / "recipes"
+
+
+def known_versions() -> list[str]:
+    return sorted(p.stem for p in recipes_dir().glob("*.toml"))
+
+
+def load_recipe(version: str) -> Recipe:
+    path = recipes_dir() / f"{version}.toml"
+    if not path.is_file():
+        raise RecipeError(f"unknown dataset version '{version}'; known versions: {', '.join(known_versions())}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: {exc}") from None
+    return _parse(raw, path, hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def _parse(raw: dict, path: Path, sha256: str) -> Recipe:
+    try:
+        split = raw.get("split", {})
+        ratios = {name: float(split.get(name, 0.0)) for name in SPLITS}
+        heldout = {name: int(n) for name, n in split.get("heldout_templates", {}).items()}
+        dedup = raw.get("dedup", {})
+        recipe = Recipe(
+            version=raw["version"],
+            pretty_name=raw["pretty_name"],
+            summary=raw["summary"],
+            seed=int(raw["seed"]),
+            harmful_sources=tuple(raw.get("harmful_sources", ())),
+            benign_sources=tuple(raw.get("benign_sources", ())),
+            written_benign=bool(raw.get("written_benign", False)),
+            upstream_source=raw.get("upstream_source"),
+            include_upstream=bool(raw.get("include_upstream", False)),
+            forms=tuple(raw.get("forms", ())),
+            responder=raw.get("responder", "template"),
+            split=SplitConfig(ratios=ratios, heldout_templates=heldout),
+            dedup=DedupConfig(**{**dedup, "priority": tuple(dedup.get("priority", ()))}),
+            decontaminate=tuple(raw.get("decontaminate", ())),
+            sha256=sha256,
+            path=path,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RecipeError(f"{path}: missing or invalid field: {exc}") from None
+    _validate(recipe)
+    return recipe
+
+
+def _validate(recipe: Recipe) -> None:
+    where = recipe.path
+    if recipe.path is not None and recipe.version != recipe.path.stem:
+        raise RecipeError(f"{where}: version '{recipe.version}' differs from the file name")
+    unknown = sorted(set(recipe.forms) - set(TASKS))
+    if unknown:
+        raise RecipeError(f"{where}: unknown task forms {unknown}; known: {list(TASKS)}")
+    total = sum(recipe.split.ratios.values())
+    if abs(total - 1.0) > 1e-9 or any(r < 0 for r in recipe.split.ratios.values()):
+        raise RecipeError(f"{where}: split ratios must be non-negative and sum to 1, got {recipe.split.ratios}")
+    if not (0.0 < recipe.dedup.threshold < 1.0):
+        raise RecipeError(f"{where}: dedup threshold must lie in (0, 1)")
+    if recipe.include_upstream and not recipe.upstream_source:
+        raise RecipeError(f"{where}: include_upstream needs upstream_source")

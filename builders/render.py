@@ -1,0 +1,234 @@
+"""Render harmful seeds as prompts in the five task forms.
+
+Every form has a pool of prompt templates in ``data/templates/forms.toml``.
+Each seed gets one template per form, chosen by hashing the recipe seed, the
+form, the seed id and the template id, so a build is reproducible and a row's
+template never depends on which other seeds are in the batch or their order.
+
+Template ids are versioned (``translation/fr_then_do@v1``) and each carries a
+digest of its text: changed wording must come as a new id, so that a released
+row's ``template_id`` always names the exact words it was rendered from.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from .errors import RecipeError
+from .resources import data_dir
+from .schema import SEED_SCHEMA, SPLITS
+
+NAME = "render"
+
+# The known task forms, in the order rows are emitted; templates live in data/.
+FORMS: dict[str, str] = {
+    "direct": "the request itself, plainly or with a little context",
+    "summarization": "summarize the steps to do it, or a post asking for it",
+    "translation": "translate the request, or translate it and then carry it out",
+    "classification": "pick, rank or label fixed, non-actionable options about the request",
+    "code": "write a function or script for it, or fix code meant to do it",
+}
+
+PLACEHOLDER = "{request}"
+FORMS_FILE = "forms.toml"
+RENDER_SCHEMA = pl.Schema({**SEED_SCHEMA, "task": pl.String, "template_id": pl.String, "prompt": pl.String})
+
+_ID = re.compile(r"^(?P<form>[a-z]+)/(?P<name>[a-z0-9_]+)@v(?P<version>[1-9][0-9]*)$")
+_FIELDS = {"id", "kind", "text", "digest", "options"}
+
+
+def digest(text: str) -> str:
+    """The fingerprint a template records of its own text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _score(*parts: object) -> int:
+    # hashlib, not hash(): Python salts str hashes per process.
+    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()[:8], "big")
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    form: str
+    kind: str  # what the prompt asks for ("translate", "fix", ...); refusals fit it
+    text: str
+    options: tuple[str, ...] = ()  # fixed choices shown in the prompt (classification)
+
+    def fill(self, request: str) -> str:
+        # str.replace, not str.format: requests may contain braces.
+        return self.text.replace(PLACEHOLDER, request)
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str
+    description: str
+    templates: tuple[Template, ...]
+
+    def pick(self, seed_id: str, seed: int, among: Sequence[Template] | None = None) -> Template:
+        """The template for one seed.  Rendezvous hashing: every template scores
+        the seed and the highest wins, so adding or retiring a template moves only
+        the seeds that template wins or held."""
+        pool = self.templates if among is None else among
+        return max(pool, key=lambda t: _score(seed, self.name, seed_id, t.id))
+
+    def reserved(self, heldout: Mapping[str, int], seed: int) -> dict[str, tuple[Template, ...]]:
+        """Split the pool by split: ``heldout`` says how many templates only
+        validation or test rows may use; train keeps the rest."""
+        unknown = sorted(set(heldout) - set(SPLITS[1:]))
+        if unknown:
+            raise RecipeError(f"held-out templates are for validation/test only, not {unknown}")
+        needed = sum(heldout.values())
+        if needed >= len(self.templates) or min(heldout.values(), default=0) < 0:
+            raise RecipeError(
+                f"form '{self.name}' has {len(self.templates)} templates; cannot hold out {dict(heldout)} "
+                "and keep some for train"
+            )
+        ranked = sorted(self.templates, key=lambda t: (_score("heldout", seed, self.name, t.id), t.id))
+        pools: dict[str, tuple[Template, ...]] = {}
+        start = 0
+        for split in SPLITS[1:]:  # validation, test
+            count = heldout.get(split, 0)
+            pools[split] = tuple(ranked[start : start + count])
+            start += count
+        pools["train"] = tuple(ranked[start:])
+        return pools
+
+
+def templates_dir(library: str | Path | None = None) -> Path:
+    return Path(library) if library is not None else data_dir() / "templates"
+
+
+def load_forms(library: str | Path | None = None) -> dict[str, Form]:
+    """All forms with their templates, checked; ``library`` is a templates folder."""
+    path = templates_dir(library) / FORMS_FILE
+    if not path.is_file():
+        raise RecipeError(f"no prompt templates at {path}")
+    return _load_forms(path, path.stat().st_mtime_ns)
+
+
+def list_forms(library: str | Path | None = None) -> list[Form]:
+    """The registry for ``--list-forms``: every form, its description and templates."""
+    return list(load_forms(library).values())
+
+
+@functools.lru_cache(maxsize=8)
+def _load_forms(path: Path, _mtime: int) -> dict[str, Form]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: {exc}") from None
+    extra = sorted(set(raw) - set(FORMS))
+    if extra:
+        raise RecipeError(f"{path}: unknown task forms {extra}; known forms: {', '.join(FORMS)}")
+    seen: set[str] = set()
+    forms = {}
+    for name, description in FORMS.items():
+        entries = raw.get(name) or []
+        if not entries:
+            raise RecipeError(f"{path}: form '{name}' has no templates")
+        templates = tuple(_template(entry, name, path) for entry in entries)
+        for template in templates:
+            if template.id in seen:
+                raise RecipeError(f"{path}: template id '{template.id}' is used twice")
+            seen.add(template.id)
+        forms[name] = Form(name, description, templates)
+    return forms
+
+
+def _template(entry: dict, form: str, path: Path) -> Template:
+    where = f"{path}: template {entry.get('id', '?')!r}"
+    unknown = sorted(set(entry) - _FIELDS)
+    missing = sorted({"id", "kind", "text", "digest"} - set(entry))
+    if unknown or missing:
+        raise RecipeError(f"{where}: unknown fields {unknown}, missing fields {missing}")
+    match = _ID.match(entry["id"])
+    if not match or match["form"] != form:
+        raise RecipeError(f"{where}: ids look like '{form}/<name>@v<n>'")
+    text = entry["text"]
+    if text.count(PLACEHOLDER) != 1:
+        raise RecipeError(f"{where}: text must contain {PLACEHOLDER} exactly once")
+    if entry["digest"] != digest(text):
+        raise RecipeError(
+            f"{where}: text does not match its digest {entry['digest']} (now {digest(text)}); "
+            f"released wording is frozen, so add the new text as '{form}/{match['name']}@v{int(match['version']) + 1}'"
+        )
+    options = tuple(entry.get("options", ()))
+    absent = [option for option in options if option not in text]
+    if absent:
+        raise RecipeError(f"{where}: options {absent} do not appear in the text")
+    return Template(entry["id"], form, entry["kind"], text, options)
+
+
+def _resolve(forms: Sequence[str], library: str | Path | None) -> list[Form]:
+    if isinstance(forms, str):
+        forms = [forms]
+    unknown = [name for name in forms if name not in FORMS]
+    if unknown:
+        raise RecipeError(f"unknown task forms {unknown}; known forms: {', '.join(FORMS)}")
+    repeated = sorted({name for name in forms if list(forms).count(name) > 1})
+    if repeated:
+        raise RecipeError(f"task forms listed more than once: {repeated}")
+    registry = load_forms(library)
+    return [registry[name] for name in FORMS if name in forms]
+
+
+def render(
+    seeds: pl.DataFrame,
+    forms: Sequence[str],
+    seed: int,
+    *,
+    library: str | Path | None = None,
+    heldout: Mapping[str, int] | None = None,
+) -> pl.DataFrame:
+    """One row per (seed, form): the seed's columns plus ``task``,
+    ``template_id`` and ``prompt``, sorted by seed id and form.
+
+    With ``heldout`` (split -> templates per form), ``seeds`` needs a ``split``
+    column: validation and test rows use only templates reserved for their
+    split, train rows only the others, and the output keeps ``split``.
+    """
+    chosen = _resolve(forms, library)
+    columns = list(SEED_SCHEMA) + (["split"] if heldout is not None else [])
+    missing = [c for c in columns if c not in seeds.columns]
+    if missing:
+        raise ValueError(f"seeds lack columns {missing}")
+    seeds = seeds.select(columns).cast(dict(SEED_SCHEMA))
+    if seeds["seed_id"].null_count() or seeds["request"].null_count():
+        raise ValueError("seeds have null seed_id or request values")
+
+    ids = seeds["seed_id"].to_list()
+    requests = seeds["request"].to_list()
+    splits = seeds["split"].to_list() if heldout is not None else [None] * seeds.height
+    parts = []
+    for order, form in enumerate(chosen):
+        pools = form.reserved(heldout, seed) if heldout is not None else None
+        picked = []
+        for seed_id, split in zip(ids, splits):
+            if pools is not None and split not in pools:
+                raise ValueError(f"seed {seed_id!r} has split {split!r}; expected one of {list(pools)}")
+            picked.append(form.pick(seed_id, seed, pools[split] if pools is not None else None))
+        parts.append(
+            seeds.with_columns(
+                task=pl.lit(form.name, dtype=pl.String),
+                template_id=pl.Series([t.id for t in picked], dtype=pl.String),
+                prompt=pl.Series([t.fill(r) for t, r in zip(picked, requests)], dtype=pl.String),
+                _order=pl.lit(order, dtype=pl.Int32),
+            )
+        )
+    out_columns = list(RENDER_SCHEMA) + (["split"] if heldout is not None else [])
+    if not parts:
+        return pl.DataFrame(schema={**RENDER_SCHEMA, **({"split": pl.String} if heldout is not None else {})})
+    rows = pl.concat(parts)
+    # Sort on every column so that even repeated seed ids come out in one order.
+    rows = rows.sort(["seed_id", "_order", *[c for c in out_columns if c not in ("seed_id", "task")]])
+    return rows.select(out_columns)
