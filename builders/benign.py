@@ -17,9 +17,11 @@ gives identical rows.
 from __future__ import annotations
 
 import ast
+import codecs
 import gzip
 import hashlib
 import html
+import itertools
 import json
 import re
 import tarfile
@@ -40,6 +42,14 @@ PROJECT_LICENSE = "MIT"
 # The columns a parser fills itself; ids, messages and clusters are derived.
 _FILLED = ("prompt", "response", "task", "label", "subtype", "category", "category_raw",
            "seed_id", "template_id", "source", "source_version", "license")
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What every row says about where it came from (a pinned ``Source`` has these too)."""
+    name: str
+    version: str
+    license: str
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ def _frame(records: list[dict[str, str]], stage: str) -> pl.DataFrame:
 
 def _reference(prompt: str, response: str, task: str, seed_id: str, template_id: str,
                category_raw: str, source: Any) -> dict[str, str]:
+    """A benign reference row; ``source`` is a pinned Source or a Provenance."""
     return {
         "prompt": prompt, "response": response, "task": task, "label": "benign",
         "subtype": "reference", "category": "none", "category_raw": category_raw,
@@ -149,16 +160,23 @@ def _code_record(problem: dict[str, str], source: Any) -> dict[str, str]:
 
 # ---------------------------------------------------- classification: VADER ratings
 
-# Each VADER sentence carries the mean of 20 ratings on a -4..+4 scale.  Only
-# clear cases get a label: a mean of at least +1.0 is positive, at most -1.0 is
-# negative, and within 0.25 of zero is neutral.  Sentences in between are
-# dropped, because raters disagreed on them more than a reference answer should.
+# Each VADER sentence carries the mean of its ratings (about 20 people, on a
+# -4..+4 scale) and their standard deviation.  Only clear cases get a label: a
+# mean of at least +1.0 is positive, at most -1.0 is negative, and within 0.25
+# of zero is neutral, provided the raters agreed (standard deviation at most
+# 1.0); otherwise a mean near zero is a mixed sentence, not a neutral one.
+# Everything in between is dropped.
 POSITIVE_MIN = 1.0
 NEGATIVE_MAX = -1.0
 NEUTRAL_ABS_MAX = 0.25
+NEUTRAL_SD_MAX = 1.0
 SENTIMENTS = ("positive", "negative", "neutral")
 
-VADER_PER_CELL = 50  # rows per (sub-corpus, label): 4 x 3 x 50 = 600 when all cells fill
+# The movie snippets come from a polarity data set, where every sentence was
+# chosen as positive or negative: a mean near zero there means mixed.
+POLARITY_ONLY = frozenset({"movieReviewSnippets"})
+
+VADER_PER_CELL = 55  # rows per (sub-corpus, label): 11 cells x 55 = 605 when all fill
 VADER_SAMPLE_SALT = "benign/vader-sample@v1"  # change it only to draw a new sample
 VADER_MIN_WORDS, VADER_MAX_WORDS = 4, 60
 
@@ -205,13 +223,16 @@ CLASSIFY_TEMPLATES = (
 )
 
 
-def sentiment_label(mean: float) -> str | None:
-    """positive / negative / neutral for a clear mean rating, None for the ambiguous middle."""
+def sentiment_label(mean: float, spread: float) -> str | None:
+    """positive / negative / neutral for a clear rating, None for an ambiguous or mixed one.
+
+    ``mean`` and ``spread`` are the mean and standard deviation of the ratings.
+    """
     if mean >= POSITIVE_MIN:
         return "positive"
     if mean <= NEGATIVE_MAX:
         return "negative"
-    if abs(mean) <= NEUTRAL_ABS_MAX:
+    if abs(mean) <= NEUTRAL_ABS_MAX and spread <= NEUTRAL_SD_MAX:
         return "neutral"
     return None
 
@@ -239,9 +260,11 @@ def vader_skip_reason(raw_text: str) -> str | None:
 def vader_rows(files: Mapping[str, Path], source: Any, per_cell: int = VADER_PER_CELL) -> pl.DataFrame:
     """A balanced, seed-stable sample of clearly rated sentences, one classification row each.
 
-    From every ``*_GroundTruth.txt`` (``id <TAB> mean <TAB> text``) in the inner
-    tarball, keep sentences with a clear label (see ``sentiment_label``) that
-    ``vader_skip_reason`` accepts, drop repeated texts, then take the
+    Each ``*_GroundTruth.txt`` (``id <TAB> mean <TAB> text``) in the inner
+    tarball comes with an ``*_anonDataRatings.txt`` (``id <TAB> mean <TAB>
+    standard deviation <TAB> ratings``).  Keep sentences with a clear label (see
+    ``sentiment_label``; no neutral ones from ``POLARITY_ONLY`` sub-corpora)
+    that ``vader_skip_reason`` accepts, drop repeated texts, then take the
     ``per_cell`` with the smallest salted hash of their seed id for each
     (sub-corpus, label).
     """
@@ -249,9 +272,11 @@ def vader_rows(files: Mapping[str, Path], source: Any, per_cell: int = VADER_PER
     cells: dict[tuple[str, str], list[tuple[int, str, str]]] = {}
     for corpus, ratings in _ground_truth(path):
         seen: set[str] = set()
-        for item_id, mean, raw_text in ratings:
-            label = sentiment_label(mean)
-            if label is None or vader_skip_reason(raw_text):
+        for item_id, mean, spread, raw_text in ratings:
+            label = sentiment_label(mean, spread)
+            if label is None or (label == "neutral" and corpus in POLARITY_ONLY):
+                continue
+            if vader_skip_reason(raw_text):
                 continue
             text = clean_vader_text(raw_text)
             if text.casefold() in seen:
@@ -268,36 +293,42 @@ def vader_rows(files: Mapping[str, Path], source: Any, per_cell: int = VADER_PER
 
 
 def _ground_truth(path: Path):
-    """(sub-corpus, [(id, mean, text), ...]) for each ground-truth file of the tarball."""
+    """(sub-corpus, [(id, mean, standard deviation, text), ...]) per sub-corpus of the tarball."""
     with tarfile.open(path, "r:gz") as archive:
-        members = sorted((m for m in archive.getmembers()
-                          if m.isfile() and m.name.endswith("_GroundTruth.txt")), key=lambda m: m.name)
-        if not members:
+        texts = {Path(m.name).name: m for m in archive.getmembers() if m.isfile()}
+        corpora = sorted(name.removesuffix("_GroundTruth.txt") for name in texts
+                         if name.endswith("_GroundTruth.txt"))
+        if not corpora:
             raise SourcePinError(f"{path.name} holds no *_GroundTruth.txt file")
-        for member in members:
-            corpus = Path(member.name).name.removesuffix("_GroundTruth.txt")
-            text = archive.extractfile(member).read().decode("utf-8")
-            yield corpus, list(_ratings(text, member.name))
+
+        def lines(name: str) -> list[list[str]]:
+            if name not in texts:
+                raise SourcePinError(f"{path.name} lacks {name}")
+            text = archive.extractfile(texts[name]).read().decode("utf-8-sig")
+            return [line.split("\t", 3) for line in text.splitlines() if line.strip()]
+
+        for corpus in corpora:
+            sentences = lines(f"{corpus}_GroundTruth.txt")
+            spreads = {fields[0].strip(): fields[2] for fields in lines(f"{corpus}_anonDataRatings.txt")
+                       if len(fields) > 2}
+            yield corpus, [_rating(fields, spreads, f"{corpus}_GroundTruth.txt line {number}")
+                           for number, fields in enumerate(sentences, 1)]
 
 
-def _ratings(text: str, name: str):
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split("\t", 2)
-        try:
-            item_id, mean, sentence = parts[0].strip(), float(parts[1]), parts[2]
-        except (IndexError, ValueError):
-            raise SourcePinError(f"{name} line {number}: expected id, mean rating and text") from None
-        yield item_id, mean, sentence
+def _rating(fields: list[str], spreads: dict[str, str], where: str) -> tuple[str, float, float, str]:
+    try:
+        item_id, mean, text = fields[0].strip(), float(fields[1]), "\t".join(fields[2:])
+        return item_id, mean, float(spreads[item_id]), text
+    except (IndexError, ValueError):
+        raise SourcePinError(f"{where}: expected id, mean rating and text") from None
+    except KeyError:
+        raise SourcePinError(f"{where}: no individual ratings for {fields[0]!r}") from None
 
 
 def _classify_record(seed_id: str, corpus: str, text: str, label: str, source: Any) -> dict[str, str]:
     template = pick(seed_id, CLASSIFY_TEMPLATES)
     # The option order varies with the seed, so the right letter is not always the same.
-    orders = [("positive", "negative", "neutral"), ("negative", "positive", "neutral"),
-              ("neutral", "positive", "negative"), ("positive", "neutral", "negative"),
-              ("negative", "neutral", "positive"), ("neutral", "negative", "positive")]
+    orders = list(itertools.permutations(SENTIMENTS))
     order = orders[_stable_int("options", seed_id) % len(orders)]
     letter = "ABC"[order.index(label)]
     options = "\n".join(f"{'ABC'[i]}) {option}" for i, option in enumerate(order))
@@ -440,8 +471,8 @@ def pair_skip_reason(entry: PoEntry) -> str | None:
 
 
 TRANSLATE_TEMPLATES = (
-    # (template, direction) -- both directions, since harmful translation rows go
-    # French to English and the direction must not give the label away.
+    # (template, direction): both directions, so that which way a request
+    # translates never tells a benign row from a harmful one.
     (Template("benign/translate_en_fr/plain@v1", "Translate into French:\n\n{text}"), "en_fr"),
     (Template("benign/translate_en_fr/labelled@v1",
               "Translate the following English sentence into French.\n\nEnglish: {text}\nFrench:"), "en_fr"),
@@ -460,7 +491,8 @@ TRANSLATE_TEMPLATES = (
 def po_pairs_rows(files: Mapping[str, Path], source: Any) -> pl.DataFrame:
     """One translation row per usable EN/FR pair of the source's .po files.
 
-    Files are read in name order; a msgid seen in an earlier file is skipped.
+    Files are read in name order; a message already taken from an earlier
+    entry (of any file) is skipped.
     The reference answer is the catalog's human translation (or, for the
     French-to-English templates, the original English message).
     """
@@ -468,13 +500,13 @@ def po_pairs_rows(files: Mapping[str, Path], source: Any) -> pl.DataFrame:
     for name in sorted(files):
         raw = Path(files[name]).read_bytes()
         for entry in parse_po(raw.decode(_po_charset(raw)), name):
-            if not entry.msgid or pair_skip_reason(entry) or entry.msgid in seen:
+            english, french = unwrap(entry.msgid), unwrap(entry.msgstr)
+            if not english or pair_skip_reason(entry) or english in seen:
                 continue
-            seen.add(entry.msgid)
+            seen.add(english)
             key = hashlib.sha256(f"{entry.msgctxt}\x04{entry.msgid}".encode("utf-8")).hexdigest()[:12]
             seed_id = f"{source.name}:{name}:{key}"
             template, direction = TRANSLATE_TEMPLATES[_stable_int(seed_id) % len(TRANSLATE_TEMPLATES)]
-            english, french = unwrap(entry.msgid), unwrap(entry.msgstr)
             text, answer = (english, french) if direction == "en_fr" else (french, english)
             records.append(_reference(
                 prompt=template.prompt.format(text=text), response=answer, task="translation",
@@ -484,8 +516,12 @@ def po_pairs_rows(files: Mapping[str, Path], source: Any) -> pl.DataFrame:
 
 
 def _po_charset(raw: bytes) -> str:
+    """The header's charset; UTF-8 when it names none or an unknown one (e.g. "CHARSET")."""
     match = re.search(rb"charset=([-\w]+)", raw[:4096])
-    return match.group(1).decode("ascii") if match else "utf-8"
+    try:
+        return codecs.lookup(match.group(1).decode("ascii")).name if match else "utf-8"
+    except LookupError:
+        return "utf-8"
 
 
 # ------------------------------------------------------- rows the project writes
@@ -495,7 +531,7 @@ SUMMARIZE_TEMPLATES = (
              "Summarize the following text in 2-3 sentences:\n\n{document}"),
     Template("benign/summarize/tldr@v1", "TL;DR this:\n\n{document}"),
     Template("benign/summarize/key_points@v1",
-             "Give me the key points of this {kind} in a few sentences.\n\n{document}"),
+             "Give me the key points of the following {kind} in a few sentences.\n\n{document}"),
     Template("benign/summarize/titled@v1",
              "Here is a text titled \"{title}\". Write a short summary of it.\n\n{document}"),
     Template("benign/summarize/after@v1",
@@ -518,47 +554,41 @@ def written_rows(data_dir: Path) -> pl.DataFrame:
     """
     folder = Path(data_dir) / "benign"
     records = []
-    for item, version in _read_jsonl(folder / "summarization.jsonl", SUMMARY_FIELDS):
+    summaries, ours = _read_jsonl(folder / "summarization.jsonl", SUMMARY_FIELDS)
+    for item in summaries:
         seed_id = f"{PROJECT_SOURCE}:{item['id']}"
         template = pick(seed_id, SUMMARIZE_TEMPLATES)
-        records.append(_written(template.prompt.format(**item), item["summary"], "summarization",
-                                seed_id, template, item["kind"], version))
-    for item, version in _read_jsonl(folder / "direct.jsonl", DIRECT_FIELDS):
-        seed_id = f"{PROJECT_SOURCE}:{item['id']}"
-        records.append(_written(item["prompt"], item["response"], "direct", seed_id,
-                                DIRECT_TEMPLATE, item["topic"], version))
+        records.append(_reference(template.prompt.format(**item), item["summary"], "summarization",
+                                  seed_id, template.template_id, item["kind"], ours))
+    answers, ours = _read_jsonl(folder / "direct.jsonl", DIRECT_FIELDS)
+    for item in answers:
+        records.append(_reference(item["prompt"], item["response"], "direct",
+                                  f"{PROJECT_SOURCE}:{item['id']}", DIRECT_TEMPLATE.template_id,
+                                  item["topic"], ours))
     lookalikes = folder / "lookalikes.jsonl"
     if lookalikes.is_file():
         categories = _categories(Path(data_dir))
-        for item, version in _read_jsonl(lookalikes, LOOKALIKE_FIELDS):
+        items, ours = _read_jsonl(lookalikes, LOOKALIKE_FIELDS)
+        for item in items:
             where = f"{lookalikes.name} {item['id']}"
             if item["task"] not in schema.TASKS:
                 raise BuildError(f"{where}: task {item['task']!r} is not one of {schema.TASKS}")
             if item["category"] not in categories:
                 raise BuildError(f"{where}: category {item['category']!r} is not in taxonomy.toml")
-            record = _written(item["prompt"], item["response"], item["task"],
-                              f"{PROJECT_SOURCE}:{item['id']}", LOOKALIKE_TEMPLATE,
-                              item["category"], version)
+            record = _reference(item["prompt"], item["response"], item["task"],
+                                f"{PROJECT_SOURCE}:{item['id']}", LOOKALIKE_TEMPLATE.template_id,
+                                item["category"], ours)
             records.append(record | {"subtype": "lookalike", "category": item["category"]})
     return _frame(records, "benign/written")
 
 
-def _written(prompt: str, response: str, task: str, seed_id: str, template: Template,
-             category_raw: str, version: str) -> dict[str, str]:
-    return {
-        "prompt": prompt, "response": response, "task": task, "label": "benign",
-        "subtype": "reference", "category": "none", "category_raw": category_raw,
-        "seed_id": seed_id, "template_id": template.template_id, "source": PROJECT_SOURCE,
-        "source_version": version, "license": PROJECT_LICENSE,
-    }
-
-
-def _read_jsonl(path: Path, fields: tuple[str, ...]):
-    """(item, source_version) per line; every field must be a non-empty string, ids unique."""
+def _read_jsonl(path: Path, fields: tuple[str, ...]) -> tuple[list[dict[str, str]], Provenance]:
+    """The items of one file and its provenance; every field must be a non-empty string, ids unique."""
     if not path.is_file():
         raise BuildError(f"missing {path}; the benign rows the project writes live there")
     raw = path.read_bytes()
-    version = f"data@{hashlib.sha256(raw).hexdigest()[:12]}"
+    provenance = Provenance(PROJECT_SOURCE, f"data@{hashlib.sha256(raw).hexdigest()[:12]}",
+                            PROJECT_LICENSE)
     ids: set[str] = set()
     items = []
     for number, line in enumerate(raw.decode("utf-8").splitlines(), 1):
@@ -569,6 +599,8 @@ def _read_jsonl(path: Path, fields: tuple[str, ...]):
             item = json.loads(line)
         except json.JSONDecodeError as error:
             raise BuildError(f"{where}: not JSON ({error.msg})") from None
+        if not isinstance(item, dict):
+            raise BuildError(f"{where}: expected a JSON object")
         bad = [name for name in fields
                if not isinstance(item.get(name), str) or not item[name].strip()]
         if bad:
@@ -576,8 +608,8 @@ def _read_jsonl(path: Path, fields: tuple[str, ...]):
         if item["id"] in ids:
             raise BuildError(f"{where}: id {item['id']!r} appears twice")
         ids.add(item["id"])
-        items.append((item, version))
-    return items
+        items.append(item)
+    return items, provenance
 
 
 def _categories(data_dir: Path) -> set[str]:

@@ -90,7 +90,7 @@ def build_dataset(version, out, sources_dir, source_overrides, cache_dir, seed, 
         raise click.ClickException(str(exc)) from None
     summary = result.to_dict()
     if repo_id:
-        summary["publish"] = _publish(Path(result.out), repo_id)
+        summary["publish"] = _publish(Path(result.out), repo_id, progress=not quiet)
     if as_json:
         _print_json(summary)
     else:

@@ -206,7 +206,7 @@ def _priority(recipe: Recipe) -> pl.Expr:
 def _minhash_config(recipe: Recipe) -> minhash.MinHashConfig:
     d = recipe.dedup
     return minhash.MinHashConfig(shingle=d.shingle, ngram=d.ngram, num_perm=d.num_perm, threshold=d.threshold,
-                                 seed=d.seed, verify=d.verify)
+                                 bands=d.bands, rows=d.rows, seed=d.seed, verify=d.verify)
 
 
 def _seed_clusters(harmful: pl.DataFrame, up_rows: pl.DataFrame, recipe: Recipe):
@@ -258,10 +258,15 @@ def _assign_splits(harmful: pl.DataFrame, up_rows: pl.DataFrame, ben_rows: pl.Da
     """Harmful clusters are stratified by category, benign rows by task form.
     A cluster's category is that of its surviving member."""
     forms = max(len(recipe.forms), 1)
-    units = pl.concat([
-        harmful.select("cluster_id", pl.col("category").alias("stratum"), pl.lit(forms).alias("weight")),
-        up_rows.select("cluster_id", pl.col("category").alias("stratum"), pl.lit(1).alias("weight")),
-    ]).group_by("cluster_id").agg(pl.col("stratum").first(), pl.col("weight").sum())
+    members = pl.concat([
+        harmful.select("cluster_id", pl.col("category").alias("stratum"), pl.lit(forms).alias("weight"),
+                       pl.lit(0).alias("_upstream"), pl.col("seed_id").alias("_id")),
+        up_rows.select("cluster_id", pl.col("category").alias("stratum"), pl.lit(1).alias("weight"),
+                       pl.lit(1).alias("_upstream"), pl.col("id").alias("_id")),
+    ])
+    # Members sorted seed first, then by id, so "first" is the same member in every build.
+    units = members.sort("cluster_id", "_upstream", "_id").group_by("cluster_id", maintain_order=True).agg(
+        pl.col("stratum").first(), pl.col("weight").sum())
     benign_units = ben_rows.select("cluster_id", pl.format("benign/{}", "task").alias("stratum"),
                                    pl.lit(1).alias("weight")).group_by("cluster_id").agg(
         pl.col("stratum").min(), pl.col("weight").sum())

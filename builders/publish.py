@@ -7,7 +7,7 @@ from ``manifest.json``, and reads everything back to check it.  ``main``
 always holds the latest published version; older versions stay reachable by
 their tags.  Re-publishing identical content makes no commit.
 
-Before anything leaves the machine the card is completed (gating terms, a
+Before anything leaves the machine the card is completed (the repo id, gating terms, a
 content warning, a changelog against the previous published version) and
 checked against the files and the manifest.  The token comes from ``HF_TOKEN``
 or the ``hf auth login`` store and is never printed or written.
@@ -16,6 +16,7 @@ or the ``hf auth login`` store and is never printed or written.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import re
@@ -476,72 +477,49 @@ def _publish(api: HfApi, build: Build, repo_id: str, *, token: str, private: boo
     refs = api.list_repo_refs(repo_id, repo_type=REPO_TYPE)
     head = next(b.target_commit for b in refs.branches if b.name == "main")
     tags = {t.name: t.target_commit for t in refs.tags}
-
-    newer = sorted((t for t in tags if _version_key(t) > _version_key(version)), key=_version_key)
+    newer = [t for t in tags if _version_key(t) > _version_key(version)]
     if newer and version not in tags and not force:
-        raise PublishError(f"{repo_id} already has the newer version {newer[-1]}; publishing {version} would "
-                           "put an older version on main. Pass --force if that is really intended.")
-    older = sorted((t for t in tags if _version_key(t) < _version_key(version)), key=_version_key)
-    previous = older[-1] if older else None
+        raise PublishError(f"{repo_id} already has the newer version {max(newer, key=_version_key)}; publishing "
+                           f"{version} would put an older version on main. Pass --force if that is intended.")
+
+    older = [t for t in tags if _version_key(t) < _version_key(version)]
+    previous = max(older, key=_version_key) if older else None
     say(f"comparing with {previous}" if previous else "no earlier version: first changelog entry")
     new = changelog.snapshot(version, build.rows, build.data_files, lambda p: build.files[p].path.open("rb"))
     old = _previous_snapshot(api, repo_id, previous, tags[previous], token) if previous else None
-    changes = changelog.compare(old, new)
-    card = render_card(build.readme, repo_id=repo_id, gate=gate, changelog_md=changelog.render(changes))
+    changes = changelog.render(changelog.compare(old, new))
+    card = render_card(build.readme, repo_id=repo_id, gate=gate, changelog_md=changes)
     check_card(card, build, gate=gate)
-    upload = {**build.files, "README.md": LocalFile.from_bytes(card.encode("utf-8"))}
-    card_bytes = card.encode("utf-8")
-
-    def result(**kw) -> PublishResult:
-        configs = sorted(build.rows)
-        first = "default" if "default" in build.rows else configs[0]
-        return PublishResult(repo_id=repo_id, version=version, url=url, tag=version, created_repo=created,
-                             previous_version=previous, gated=gate, files=sorted(upload), configs=configs,
-                             load_line=_load_line(repo_id, first, version), changelog=changelog.render(changes),
-                             verified=False, **kw)
+    upload = {**build.files, "README.md": LocalFile.from_bytes(card.encode("utf-8"), Path("README.md"))}
+    configs = sorted(build.rows)
+    result = functools.partial(
+        PublishResult, repo_id=repo_id, version=version, url=url, tag=version, created_repo=created,
+        previous_version=previous, gated=gate, files=sorted(upload), configs=configs, changelog=changes,
+        load_line=_load_line(repo_id, "default" if "default" in configs else configs[0], version), verified=False)
 
     if version in tags:
-        at_tag = _remote_files(api, repo_id, tags[version])
-        if _differences(upload, at_tag) == ([], []):
+        changed, gone = _differences(upload, _remote_files(api, repo_id, tags[version]))
+        if not (changed or gone):
             say(f"{version} is already published with identical content at {tags[version][:7]}")
-            out = result(commit=None, revision_sha=tags[version], changed=False, tag_moved_from=None,
-                         uploaded=[], deleted=[],
-                         message=f"no changes: {version} is already published at {tags[version]}")
             _apply_gate(api, repo_id, gate)
-            return _verify(api, build, out, card_bytes, upload, say)
+            out = result(commit=None, revision_sha=tags[version], changed=False, tag_moved_from=None,
+                         uploaded=[], deleted=[], message=f"no changes: {version} is already published at "
+                                                          f"{tags[version]}")
+            return _verify(api, build, out, card.encode("utf-8"), upload, say)
         if not force:
-            changed, gone = _differences(upload, at_tag)
             raise PublishError(
                 f"tag {version} already exists on {repo_id} at {tags[version]} with different content "
-                f"({len(changed)} file(s) differ, {len(gone)} only on the Hub, e.g. "
-                f"{(changed + gone)[0]}). Published versions are immutable: bump the version, or pass "
-                f"--force to move tag {version} to a new commit.")
+                f"({len(changed)} file(s) differ, {len(gone)} only on the Hub: {_some(changed + gone)}). "
+                f"Published versions are immutable: bump the version, or pass --force to move tag {version} "
+                "to a new commit.")
 
-    on_main = _remote_files(api, repo_id, head)
-    changed, gone = _differences(upload, on_main)
+    changed, gone = _differences(upload, _remote_files(api, repo_id, head))
     commit_oid = None
     if changed or gone:
         say(f"committing {len(changed)} changed file(s) and {len(gone)} deletion(s) on top of {head[:7]}")
-        operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=card_bytes if path == "README.md"
-                                         else str(upload[path].path)) for path in changed] + [CommitOperationDelete(path) for path in gone]
-        description = f"Dataset version {version}; files and row counts in manifest.json."
-        try:
-            info = api.create_commit(repo_id, operations, commit_message=f"Publish {version}",
-                                     commit_description=description, repo_type=REPO_TYPE, revision="main",
-                                     parent_commit=parent_commit or head)
-        except ValueError as err:  # the Hub's validate-yaml refused the card
-            raise PublishError(f"the Hub rejected README.md: {err}. Fix the card template and rebuild.") from None
-        commit_oid = info.oid
+        commit_oid = _commit(api, repo_id, version, upload, card, changed, gone, parent=parent_commit or head)
     target = commit_oid or head
-
-    moved_from = None
-    if version in tags and tags[version] != target:
-        moved_from = tags[version]
-        api.delete_tag(repo_id, tag=version, repo_type=REPO_TYPE)
-        say(f"--force: moving tag {version}: {moved_from} -> {target}")
-    if version not in tags or moved_from:
-        api.create_tag(repo_id, tag=version, revision=target, tag_message=f"Dataset version {version}",
-                       repo_type=REPO_TYPE)
+    moved_from = _place_tag(api, repo_id, version, target, tags.get(version), say)
     _apply_gate(api, repo_id, gate)
 
     if moved_from:
@@ -551,8 +529,45 @@ def _publish(api: HfApi, build: Build, repo_id: str, *, token: str, private: boo
     else:
         message = f"tagged the existing head {target} as {version} (main already held this content)"
     out = result(commit=commit_oid, revision_sha=target, changed=True, tag_moved_from=moved_from,
-                 uploaded=sorted(changed), deleted=sorted(gone), message=message)
-    return _verify(api, build, out, card_bytes, upload, say)
+                 uploaded=changed, deleted=gone, message=message)
+    return _verify(api, build, out, card.encode("utf-8"), upload, say)
+
+
+def _commit(api: HfApi, repo_id: str, version: str, upload: dict[str, LocalFile], card: str,
+            changed: list[str], gone: list[str], *, parent: str) -> str:
+    """One commit on main with every change, refused by the Hub (412) if main is no longer ``parent``."""
+    operations = [
+        CommitOperationAdd(path_in_repo=path,
+                           path_or_fileobj=card.encode("utf-8") if path == "README.md" else str(upload[path].path))
+        for path in changed
+    ] + [CommitOperationDelete(path_in_repo=path) for path in gone]
+    try:
+        info = api.create_commit(repo_id, operations, commit_message=f"Publish {version}",
+                                 commit_description=f"Dataset version {version}; files and row counts in "
+                                                    "manifest.json.",
+                                 repo_type=REPO_TYPE, revision="main", parent_commit=parent)
+    except ValueError as err:
+        if "README.md" not in str(err):  # not the Hub's validate-yaml verdict: a bug, keep the traceback
+            raise
+        raise PublishError(f"the Hub rejected README.md: {err}. Fix the card template and rebuild.") from None
+    return info.oid
+
+
+def _place_tag(api: HfApi, repo_id: str, version: str, target: str, existing: str | None, say) -> str | None:
+    """Tag ``target``; an existing tag elsewhere is moved (the caller checked --force). Returns its old commit."""
+    if existing == target:
+        return None
+    if existing is not None:
+        say(f"--force: moving tag {version}: {existing} -> {target}")
+        api.delete_tag(repo_id, tag=version, repo_type=REPO_TYPE)
+    api.create_tag(repo_id, tag=version, revision=target, tag_message=f"Dataset version {version}",
+                   repo_type=REPO_TYPE)
+    return existing
+
+
+def _some(paths: list[str], shown: int = 3) -> str:
+    data_first = sorted(paths, key=lambda p: (not p.startswith("data/"), p))
+    return ", ".join(data_first[:shown]) + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
 
 
 def _differences(upload: dict[str, LocalFile], remote: dict) -> tuple[list[str], list[str]]:

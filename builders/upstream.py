@@ -26,7 +26,6 @@ from builders.resources import data_dir
 
 RULES_FILE = "upstream.toml"
 TAXONOMY_FILE = "taxonomy.toml"
-RAW_COLUMNS = ("row", "query", "response")
 
 Patterns = tuple[re.Pattern[str], ...]
 
@@ -102,8 +101,8 @@ class Rules:
                 return task
         return self.task_fallback
 
-    def category_of(self, query: str) -> str:
-        task, content = self.task_of(query), self.content(query)
+    def category_of(self, query: str, task: str | None = None) -> str:
+        task, content = task or self.task_of(query), self.content(query)
         for category, tasks, patterns in self.category_rules:
             if (not tasks or task in tasks) and _first(patterns, content):
                 return category
@@ -247,13 +246,13 @@ def parse_multitaskbench(files: Mapping[str, Path], source: Any) -> pl.DataFrame
         raise BuildError(f"{path}: header {frame.columns} differs from the release's {list(rules.header)}")
     index, query, response = rules.header
     frame = frame.select(
-        pl.col(index).cast(pl.Int64).alias("row"),
+        pl.col(index).cast(pl.Int64, strict=False).alias("row"),
         pl.col(query).alias("query"),
         pl.col(response).alias("response"),
     )
     missing = [c for c, n in zip(frame.columns, frame.null_count().row(0)) if n]
     if missing:
-        raise BuildError(f"{path}: empty values in {missing}")
+        raise BuildError(f"{path}: empty or malformed values in {missing}")
     return frame.with_columns(
         pl.lit(source.name).alias("source"),
         pl.lit(source.version).alias("source_version"),
@@ -265,9 +264,10 @@ def label(raw: pl.DataFrame) -> pl.DataFrame:
     """Add task, category and category_raw, read from each row's query alone."""
     rules = load_rules()
     queries = raw["query"].to_list()
+    tasks = [rules.task_of(q) for q in queries]
     return raw.with_columns(
-        pl.Series("task", [rules.task_of(q) for q in queries], dtype=pl.String),
-        pl.Series("category", [rules.category_of(q) for q in queries], dtype=pl.String),
+        pl.Series("task", tasks, dtype=pl.String),
+        pl.Series("category", [rules.category_of(q, t) for q, t in zip(queries, tasks)], dtype=pl.String),
         pl.lit("").alias("category_raw"),  # the release has no labels of its own
     )
 
@@ -277,8 +277,8 @@ STEP_DESCRIPTIONS = {
     "(\"Dolphin\") and mentions of the system prompt it ran under (\"bound by the system message\", "
     "leaked instruction blocks); such sentences were rewritten or dropped.",
     "drop_complying": "Dropped rows whose response does the task instead of refusing: it contains code, "
-    "hands over the English translation (even after a disclaimer), or answers at length without any "
-    "refusal marker.",
+    "hands over the English translation (even after a disclaimer), answers at length without any "
+    "refusal marker, or refuses and then delivers an outline anyway.",
     "drop_refused_benign": "Dropped rows whose content is not harmful but was refused anyway: an "
     "assistant's own refusal or disclaimer given as text to translate, a text that debunks a false claim, "
     "a response that calls the request harmless before refusing, or a topic reviewed by hand as harmless.",
@@ -296,11 +296,21 @@ def _pair_sha(query: str, response: str) -> str:
     return sha256(f"{query}\x1f{response}")
 
 
+def _seed_id(query: str) -> str:
+    """Named by the query's own hash, so it survives any reordering of the release."""
+    return "multitaskbench:" + sha256(query)[:16]
+
+
+def _template_id(task: str, rules: Rules) -> str:
+    return f"multitaskbench/{task}@{rules.template}"
+
+
 def clean(labeled: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict[str, Any]]]:
     """Strip artifacts, drop complying, benign-refused, non-refusing and duplicate rows.
 
     Returns the kept rows (response cleaned), the dropped rows (response as released, plus
-    ``reason`` and ``detail``) and one counted entry per step.  Every decision reads one row's
+    ``reason``, ``detail`` and, for duplicates, the ``kept_id`` of the surviving row) and one
+    counted entry per step.  Every decision reads one row's
     text, and duplicates keep the lowest hash, so file order never changes the outcome.
     """
     rules = load_rules()
@@ -328,14 +338,23 @@ def clean(labeled: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict[
             if key not in best or rank < best[key][0]:
                 best[key] = (rank, i)
     winners = {i for _, i in best.values()}
+    kept_ids: list[str | None] = [None] * len(reasons)
     for i, reason in enumerate(reasons):
-        if reason is None and i not in winners:
-            reasons[i] = ("duplicate_query", "sha256:" + _pair_sha(queries[i], released[i])[:16])
+        if reason is None and i not in winners:  # point the audit at the copy that was kept
+            winner = best[_dedup_key(queries[i])][1]
+            reasons[i] = ("duplicate_query", "kept:" + best[_dedup_key(queries[i])][0][:16])
+            kept_ids[i] = schema.row_id(_seed_id(queries[winner]), tasks[winner], _template_id(tasks[winner], rules))
 
     order = pl.Series("_order", [_pair_sha(q, r) for q, r in zip(queries, released)])
     verdict = pl.Series("reason", [r[0] if r else None for r in reasons], dtype=pl.String)
     detail = pl.Series("detail", [r[1] if r else None for r in reasons], dtype=pl.String)
-    marked = labeled.with_columns(order, verdict, detail, pl.Series("_cleaned", cleaned, dtype=pl.String))
+    marked = labeled.with_columns(
+        order,
+        verdict,
+        detail,
+        pl.Series("kept_id", kept_ids, dtype=pl.String),
+        pl.Series("_cleaned", cleaned, dtype=pl.String),
+    )
     kept = (
         marked.filter(pl.col("reason").is_null())
         .with_columns(pl.col("_cleaned").alias("response"))
@@ -345,7 +364,7 @@ def clean(labeled: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[dict[
     dropped = (
         marked.filter(pl.col("reason").is_not_null())
         .sort("reason", "_order")
-        .select([*labeled.columns, "reason", "detail"])
+        .select([*labeled.columns, "reason", "detail", "kept_id"])
     )
     return kept, dropped, _steps(labeled, released, cleaned, reasons)
 
@@ -390,7 +409,7 @@ def _steps(
 def to_rows(kept: pl.DataFrame, source: Any) -> pl.DataFrame:
     """Kept release rows in ROW_SCHEMA: harmful requests with the authors' (cleaned) refusals."""
     rules = load_rules()
-    seed_ids = ["multitaskbench:" + sha256(q)[:16] for q in kept["query"].to_list()]
+    seed_ids = [_seed_id(q) for q in kept["query"].to_list()]
     rows = kept.select(
         pl.col("query").alias("prompt"),
         pl.col("response"),
@@ -400,7 +419,7 @@ def to_rows(kept: pl.DataFrame, source: Any) -> pl.DataFrame:
         pl.col("category"),
         pl.col("category_raw"),
         pl.Series("seed_id", seed_ids, dtype=pl.String),
-        pl.format("multitaskbench/{}@{}", pl.col("task"), pl.lit(rules.template)).alias("template_id"),
+        pl.Series("template_id", [_template_id(t, rules) for t in kept["task"].to_list()], dtype=pl.String),
         pl.lit(source.name).alias("source"),
         pl.lit(source.version).alias("source_version"),
         pl.lit(source.license).alias("license"),
@@ -425,38 +444,46 @@ def label_quality(labeled: pl.DataFrame, gold: Path | None = None) -> dict[str, 
     query's sha256 so that no release text is stored).
     """
     rules = load_rules()
-    expected = []
-    for row, task in zip(labeled["row"].to_list(), labeled["task"].to_list()):
-        block = next((b for first, last, b in rules.blocks if first <= row <= last), None)
-        if block is not None:
-            expected.append(block == task)
+    rows = labeled.select("row", "query", "response", "task", "category").rows()
+
+    def block_of(row: int) -> str | None:
+        return next((task for first, last, task in rules.blocks if first <= row <= last), None)
+
+    expected = [(block_of(row), task) for row, _, _, task, _ in rows if block_of(row) is not None]
+    misses = Counter(f"{block}->{task}" for block, task in expected if block != task)
 
     gold_path = gold or data_dir() / rules.gold
     hand = pl.read_csv(gold_path, schema_overrides={"query_sha256": pl.String})
-    by_sha = {sha256(q): (q, r) for q, r in zip(labeled["query"].to_list(), labeled["response"].to_list())}
-    found = [r for r in hand.iter_rows(named=True) if r["query_sha256"] in by_sha]
-    harmful = [r for r in found if r["category"] != "none"]
-    task_hits = sum(rules.task_of(by_sha[r["query_sha256"]][0]) == r["task"] for r in found)
-    category_hits = sum(rules.category_of(by_sha[r["query_sha256"]][0]) == r["category"] for r in harmful)
-    flagged = {r["query_sha256"] for r in found if rules.benign(*by_sha[r["query_sha256"]])}
-    benign_gold = {r["query_sha256"] for r in found if r["category"] == "none"}
+    by_sha = {sha256(row[1]): row for row in rows}
+    found = [(g, by_sha[g["query_sha256"]]) for g in hand.iter_rows(named=True) if g["query_sha256"] in by_sha]
+    harmful = [(g, r) for g, r in found if g["category"] != "none"]
+    benign_gold = {g["query_sha256"] for g, _ in found if g["category"] == "none"}
+    flagged = {g["query_sha256"] for g, r in found if rules.benign(r[1], r[2])}
+    per_block = Counter(block_of(r[0]) for _, r in found)
+
+    def share(hits: int, total: int) -> float:
+        return hits / total if total else float("nan")
+
     return {
-        "task_agreement": sum(expected) / len(expected) if expected else float("nan"),
+        "task_agreement": share(sum(b == t for b, t in expected), len(expected)),
         "task_checked": len(expected),
-        "category_agreement": category_hits / len(harmful) if harmful else float("nan"),
+        "task_disagreements": dict(sorted(misses.items())),
+        "category_agreement": share(sum(g["category"] == r[4] for g, r in harmful), len(harmful)),
         "category_checked": len(harmful),
         "gold_rows": len(found),
-        "gold_task_agreement": task_hits / len(found) if found else float("nan"),
+        "gold_task_agreement": share(sum(g["task"] == r[3] for g, r in found), len(found)),
         "benign_gold": len(benign_gold),
         "benign_flagged": len(flagged),
-        "benign_precision": len(flagged & benign_gold) / len(flagged) if flagged else float("nan"),
-        "benign_recall": len(flagged & benign_gold) / len(benign_gold) if benign_gold else float("nan"),
+        "benign_precision": share(len(flagged & benign_gold), len(flagged)),
+        "benign_recall": share(len(flagged & benign_gold), len(benign_gold)),
         "method": (
             "task: the content-based task label of every row compared with the task of the release block "
-            "the row sits in (rows 0-500 classification, 501-1000 code, 1001-1501 text generation, "
-            "1502-1999 translation); the blocks are used for this measurement only. category: compared "
-            f"with hand labels of {len(found)} rows sampled at random, 40 per block, and read by the project "
-            f"({gold_path.name}), counting only the {len(harmful)} rows judged harmful; the rows judged "
-            "not harmful (category 'none') measure the refused_benign rule as precision and recall."
+            "the row sits in ("
+            + ", ".join(f"rows {first}-{last} {task}" for first, last, task in rules.blocks)
+            + "); the blocks are used for this measurement only. category: compared with hand labels of "
+            f"{len(found)} rows drawn at random ({', '.join(f'{n} {b}' for b, n in sorted(per_block.items()))}) "
+            f"and read by the project ({gold_path.name}), counting only the {len(harmful)} rows judged harmful; "
+            "the rows judged not harmful (category 'none') measure the refused_benign rule as precision and "
+            "recall."
         ),
     }

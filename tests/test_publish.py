@@ -249,6 +249,11 @@ def test_each_tag_loads_its_own_version_and_v2_card_has_changelog(hub, builds, t
     assert "column `subtype` added (`string`) in all configs" in changes
     assert "First published version." in hub_card(hub, repo, "v1")
 
+    # An older, never-published version must not replace the newer one on main.
+    older = run_cli(hub, tmp_path, make_build(tmp_path / "v0", "v0"), "--repo-id", repo)
+    assert older.returncode != 0 and "already has the newer version v2" in older.stderr
+    assert state.branches["main"] == second["commit"] and "v0" not in state.tags
+
 
 def test_republishing_identical_content_makes_no_commit(hub, builds, tmp_path):
     repo = "acme/idempotent"
@@ -272,6 +277,8 @@ def test_existing_tag_with_other_content_is_refused_unless_forced(hub, builds, t
     refused = run_cli(hub, tmp_path, builds["v2-edited"], "--repo-id", repo)
     assert refused.returncode != 0
     assert "tag v2 already exists" in refused.stderr and "--force" in refused.stderr
+    differing = "data/translation/test-00000-of-00001.parquet, manifest.json"
+    assert f"(2 file(s) differ, 0 only on the Hub: {differing})" in refused.stderr
     assert hub.state.repo(repo).tags["v2"] == hub.state.repo(repo).branches["main"] == original
 
     forced = publish_json(hub, tmp_path, builds["v2-edited"], repo, "--force")

@@ -55,7 +55,7 @@ DONOTANSWER = {
 # Seeds that survive parsing (copyright, contextual, taken-from-AdvBench, advice and
 # about-the-assistant rows are dropped) and then seed clustering (one exact and one
 # near duplicate go).
-SEEDS_PARSED = 6 + 4 + 4 + 5
+SEEDS_PARSED = 6 + 4 + 4 + 4
 SEEDS_KEPT = SEEDS_PARSED - 2
 CATEGORIES = {
     "violence_weapons", "cbrn", "cyber", "crime_illegal_goods", "fraud_deception_misinfo",

@@ -35,8 +35,9 @@ REASON = "near_duplicate"
 _EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a text without shingles
 _CHUNK_ROWS = 1024  # texts shingled at a time: keeps the temporaries in cache
 _BLOCK_SHINGLES = 6144  # shingles hashed per numpy call: 128 x 6144 uint32 fits in L2
-_PAIR_BITS = 20  # exact Jaccard sorts (pair << 44 | shingle bits): at most 2**20 pairs per batch
-_BATCH_ITEMS = 1 << 23  # shingles gathered per exact-Jaccard batch (64 MB of uint64)
+_BATCH_ITEMS = 1 << 22  # shingle slots per exact-Jaccard batch (32 MB of uint64)
+_PAD = np.uint64(0xFFFFFFFFFFFFFFFF)  # fills the rows of the exact-Jaccard tables
+_BAND_MULTIPLIER = np.uint64(0xFF51AFD7ED558CCD)
 _TRUSTED_SIGMAS = 6.0  # candidates whose estimate lies this many std devs under the threshold are dropped
 
 
@@ -156,11 +157,11 @@ def _permutations(cfg: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
 
 def _shingle_chunks(normalized: pl.Series, cfg: MinHashConfig, rows: range | None = None):
     """Yield (first row, shingle ids, offsets) for consecutive chunks of texts."""
-    chars, offsets = shingles.codepoints(normalized)
+    data, offsets = shingles.utf8(normalized)
     rows = rows if rows is not None else range(len(normalized))
     for first in range(rows.start, rows.stop, _CHUNK_ROWS):
         o = offsets[first : min(first + _CHUNK_ROWS, rows.stop) + 1]
-        items = (chars[o[0] : o[-1]], o - o[0])
+        items = shingles.decode((data[o[0] : o[-1]], o - o[0]))
         if cfg.shingle == "word":
             items = shingles.words(items)
         ids, bounds = shingles.ngram_ids(items, cfg.ngram)
@@ -227,24 +228,50 @@ def signatures(texts: pl.Series, cfg: MinHashConfig) -> np.ndarray:
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """One 64-bit bucket key per (text, band); the band number is mixed in, so keys of different bands differ."""
+    """Bucket keys, shape (bands, len(sig)), uint64: one per band of each signature.
+
+    The band number is mixed in, so keys of different bands never meet.
+    """
     n = sig.shape[0]
-    values = sig[:, : bands * rows].reshape(n, bands, rows)
+    out = np.empty((bands, n), np.uint64)
     salt = shingles.splitmix_stream(0xBA4D, bands)
-    h = np.broadcast_to(salt, (n, bands)).copy()
-    for j in range(rows):
-        h ^= values[:, :, j]
-        h = shingles.mix64(h)
-    return h
+    for lo in range(0, n, 1 << 16):
+        block = sig[lo : lo + (1 << 16), : bands * rows].reshape(-1, bands, rows)
+        h = np.repeat(salt[None, :], block.shape[0], axis=0)
+        for j in range(rows):
+            h *= _BAND_MULTIPLIER
+            h += block[:, :, j]
+        out[:, lo : lo + block.shape[0]] = shingles.mix64(h).T
+    return out
 
 
-def _bucket_pairs(keys: np.ndarray, rows: np.ndarray, max_bucket: int) -> pl.DataFrame:
+def _shared_entries(keys: np.ndarray, rows: np.ndarray) -> pl.LazyFrame:
+    """(key, row) entries whose key occurs more than once, over all bands.
+
+    A counting table indexed by the top bits of the key (about eight slots per
+    row) discards most single-member buckets with two numpy passes per band;
+    polars then counts exactly what is left, a small fraction of all entries.
+    """
+    bits = max(16, int(np.ceil(np.log2(max(2, keys.shape[1])))) + 3)
+    shift = np.uint64(64 - bits)
+    found_keys, found_rows = [], []
+    for band in keys:
+        slot = (band >> shift).astype(np.intp)
+        crowded = np.bincount(slot, minlength=1 << bits) > 1
+        maybe = crowded[slot]
+        found_keys.append(band[maybe])
+        found_rows.append(rows[maybe])
+    entries = pl.DataFrame(
+        {"key": np.concatenate(found_keys), "row": np.concatenate(found_rows)},
+        schema={"key": pl.UInt64, "row": pl.Int64},
+    )
+    return entries.lazy().filter(pl.len().over("key") > 1)
+
+
+def _bucket_pairs(members: pl.LazyFrame, max_bucket: int) -> pl.DataFrame:
     """Pairs (a < b) of rows sharing a bucket key; rows ascend in keep order."""
-    members = (
-        pl.DataFrame({"key": keys, "row": rows})
-        .lazy()
-        .filter(pl.len().over("key") > 1)
-        .with_columns(pl.len().over("key").alias("size"), pl.col("row").min().over("key").alias("best"))
+    members = members.with_columns(
+        pl.len().over("key").alias("size"), pl.col("row").min().over("key").alias("best")
     )
     small = members.filter(pl.col("size") <= max_bucket).select("key", "row")
     every_pair = (
@@ -252,9 +279,8 @@ def _bucket_pairs(keys: np.ndarray, rows: np.ndarray, max_bucket: int) -> pl.Dat
         .filter(pl.col("row") < pl.col("row_other"))
         .select(pl.col("row").alias("a"), pl.col("row_other").alias("b"))
     )
-    star = (
-        members.filter((pl.col("size") > max_bucket) & (pl.col("row") != pl.col("best")))
-        .select(pl.col("best").alias("a"), pl.col("row").alias("b"))
+    star = members.filter((pl.col("size") > max_bucket) & (pl.col("row") != pl.col("best"))).select(
+        pl.col("best").alias("a"), pl.col("row").alias("b")
     )
     return pl.concat([every_pair, star]).unique().sort("a", "b").collect()
 
@@ -276,10 +302,8 @@ def candidate_pairs(sig: np.ndarray, cfg: MinHashConfig) -> pl.DataFrame:
     """
     bands, rows = cfg.banding
     present = _with_shingles(sig)
-    keys = band_keys(sig[present], bands, rows)
-    row_ids = np.repeat(present.astype(np.uint32), bands)
-    pairs = _bucket_pairs(keys.ravel(), row_ids, cfg.max_bucket)
-    return pairs.cast({"a": pl.Int64, "b": pl.Int64})
+    members = _shared_entries(band_keys(sig[present], bands, rows), present)
+    return _bucket_pairs(members, cfg.max_bucket)
 
 
 def estimated_jaccard(sig: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -294,69 +318,62 @@ def estimated_jaccard(sig: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarr
 # ---------------------------------------------------------------- exact Jaccard
 
 
-def _shingle_sets(normalized: pl.Series, cfg: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted, de-duplicated top 44 bits of each text's shingle ids, flat with offsets."""
-    parts, sizes = [], []
+def _flat_shingles(normalized: pl.Series, cfg: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Shingle ids of all texts (duplicates kept), flat with offsets."""
+    parts, counts = [], []
     for _, ids, bounds in _shingle_chunks(normalized, cfg):
-        counts = np.diff(bounds)
-        local = np.repeat(np.arange(counts.size, dtype=np.uint64), counts)
-        key = np.sort((local << np.uint64(44)) | (ids >> np.uint64(20)))
-        fresh = np.ones(key.size, bool)
-        fresh[1:] = key[1:] != key[:-1]
-        key = key[fresh]
-        parts.append(key & np.uint64((1 << 44) - 1))
-        sizes.append(np.bincount((key >> np.uint64(44)).astype(np.int64), minlength=counts.size))
-    sizes_all = np.concatenate(sizes) if sizes else np.zeros(0, np.int64)
-    values = np.concatenate(parts) if parts else np.zeros(0, np.uint64)
-    return values, np.concatenate([[0], np.cumsum(sizes_all)])
+        parts.append(ids)
+        counts.append(np.diff(bounds))
+    if not parts:
+        return np.zeros(0, np.uint64), np.zeros(1, np.int64)
+    return np.concatenate(parts), np.concatenate([[0], np.cumsum(np.concatenate(counts))])
 
 
-def _gather(values: np.ndarray, offsets: np.ndarray, rows: np.ndarray, tag: np.ndarray) -> np.ndarray:
-    """Concatenate the sets of ``rows`` as (tag << 44 | value), in order."""
-    lengths = offsets[rows + 1] - offsets[rows]
-    first = np.cumsum(lengths) - lengths
-    index = np.repeat(offsets[rows] - first, lengths) + np.arange(lengths.sum())
-    return (np.repeat(tag.astype(np.uint64), lengths) << np.uint64(44)) | values[index]
+def _padded_sets(normalized: pl.Series, cfg: MinHashConfig) -> np.ndarray:
+    """One row per text: its distinct shingle ids, the rest of the row filled with _PAD.
+
+    Sorting along rows works on short, cache-resident rows, which numpy sorts far
+    faster than one long array; duplicates within a text become _PAD.
+    """
+    ids, bounds = _flat_shingles(normalized, cfg)
+    counts = np.diff(bounds)
+    table = np.full((counts.size, max(1, int(counts.max(initial=0)))), _PAD)
+    row = np.repeat(np.arange(counts.size), counts)
+    table[row, np.arange(ids.size) - bounds[row]] = np.minimum(ids, _PAD - np.uint64(1))
+    table.sort(axis=1)
+    table[:, 1:][table[:, 1:] == table[:, :-1]] = _PAD
+    return table
 
 
 def exact_jaccard(normalized: pl.Series, a: np.ndarray, b: np.ndarray, cfg: MinHashConfig) -> np.ndarray:
-    """Jaccard similarity of the shingle sets of texts ``a[i]`` and ``b[i]`` (normalised texts).
+    """Exact Jaccard similarity of the shingle-id sets of texts ``a[i]`` and ``b[i]`` (normalised texts).
 
-    Shingles are compared by the top 44 bits of their 64-bit ids: two different
-    shingles of one pair coincide with probability about 1e-9, so this is exact
-    for all practical purposes.  Works in batches to bound memory.
+    Pairs are processed in batches of similar text length; each batch puts both
+    texts' distinct shingles in one row, sorts rows, and counts equal neighbours.
     """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    out = np.empty(a.size, np.float64)
-    if a.size == 0:
-        return out
-    lengths = normalized.str.len_chars().fill_null(0).to_numpy()
-    weight = lengths[a] + lengths[b] + 1
-    batch_ends = np.searchsorted(np.cumsum(weight), np.arange(1, 1 + weight.sum() // _BATCH_ITEMS + 1) * _BATCH_ITEMS)
-    bounds = np.unique(np.concatenate([[0], batch_ends, [a.size]]))
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        for start in range(lo, hi, 1 << _PAIR_BITS):
-            stop = min(hi, start + (1 << _PAIR_BITS))
-            out[start:stop] = _jaccard_batch(normalized, a[start:stop], b[start:stop], cfg)
+    out = np.zeros(a.size, np.float64)
+    lengths = normalized.str.len_chars().fill_null(0).to_numpy().astype(np.int64) + 1
+    longest = np.maximum(lengths[a], lengths[b])
+    order = np.argsort(longest, kind="stable")
+    start = 0
+    while start < a.size:
+        guess = min(a.size, start + max(1, _BATCH_ITEMS // (2 * int(longest[order[start]]))))
+        stop = min(guess, start + max(1, _BATCH_ITEMS // (2 * int(longest[order[guess - 1]]))))
+        pick = order[start:stop]
+        out[pick] = _jaccard_batch(normalized, a[pick], b[pick], cfg)
+        start = stop
     return out
 
 
 def _jaccard_batch(normalized: pl.Series, a: np.ndarray, b: np.ndarray, cfg: MinHashConfig) -> np.ndarray:
-    rows = np.sort(np.concatenate([a, b]))
-    keep = np.ones(rows.size, bool)
-    keep[1:] = rows[1:] != rows[:-1]
-    rows = rows[keep]
-    values, offsets = _shingle_sets(normalized.gather(rows), cfg)
-    la, lb = np.searchsorted(rows, a), np.searchsorted(rows, b)
-    tag = np.arange(a.size, dtype=np.int64)
-    # each side is sorted by (pair, value), so a stable sort of the two only merges two runs
-    merged = np.sort(np.concatenate([_gather(values, offsets, la, tag), _gather(values, offsets, lb, tag)]), kind="stable")
-    shared = merged[1:][merged[1:] == merged[:-1]] >> np.uint64(44)
-    inter = np.bincount(shared.astype(np.int64), minlength=a.size).astype(np.float64)
-    size_a = offsets[la + 1] - offsets[la]
-    size_b = offsets[lb + 1] - offsets[lb]
-    union = size_a + size_b - inter
+    sets = _padded_sets(normalized.gather(np.concatenate([a, b])), cfg)
+    size = (sets != _PAD).sum(axis=1)
+    both = np.concatenate([sets[: a.size], sets[a.size :]], axis=1)
+    both.sort(axis=1)
+    inter = ((both[:, 1:] == both[:, :-1]) & (both[:, 1:] != _PAD)).sum(axis=1)
+    union = size[: a.size] + size[a.size :] - inter
     return np.divide(inter, union, out=np.zeros(a.size), where=union > 0)
 
 
@@ -369,7 +386,7 @@ def _trusted_floor(cfg: MinHashConfig) -> float:
     return t - _TRUSTED_SIGMAS * math.sqrt(t * (1 - t) / cfg.num_perm) - 1.0 / cfg.num_perm
 
 
-def _similar_rows(normalized: pl.Series, cfg: MinHashConfig, cross_at: int | None = None) -> pl.DataFrame:
+def similar_rows(normalized: pl.Series, cfg: MinHashConfig, cross_at: int | None = None) -> pl.DataFrame:
     """Row pairs (a < b) with similarity >= threshold, columns a, b (Int64) and jaccard.
 
     With ``cross_at``, only pairs with ``a < cross_at <= b`` are searched for.
@@ -396,17 +413,14 @@ def _cross_candidates(sig: np.ndarray, cfg: MinHashConfig, cross_at: int) -> pl.
     """Candidates between rows before ``cross_at`` and rows from it on; only buckets holding both sides count."""
     bands, rows = cfg.banding
     present = _with_shingles(sig)
-    keys = band_keys(sig[present], bands, rows)
     members = (
-        pl.DataFrame({"key": keys.ravel(), "row": np.repeat(present.astype(np.uint32), bands)})
-        .lazy()
+        _shared_entries(band_keys(sig[present], bands, rows), present)
         .with_columns((pl.col("row") >= cross_at).alias("right"))
         .filter(pl.col("right").any().over("key") & (~pl.col("right")).any().over("key"))
     )
     left = members.filter(~pl.col("right")).select("key", pl.col("row").alias("a"))
     right = members.filter(pl.col("right")).select("key", pl.col("row").alias("b"))
-    pairs = left.join(right, on="key").select("a", "b").unique().sort("a", "b").collect()
-    return pairs.cast({"a": pl.Int64, "b": pl.Int64})
+    return left.join(right, on="key").select("a", "b").unique().sort("a", "b").collect()
 
 
 def _check_ids(df: pl.DataFrame) -> None:
@@ -425,7 +439,7 @@ def near_duplicate_pairs(df: pl.DataFrame, text: str, cfg: MinHashConfig) -> pl.
     """
     _check_ids(df)
     ordered = df.select("id", text).sort("id")
-    pairs = _similar_rows(normalize_series(ordered[text]), cfg)
+    pairs = similar_rows(normalize_series(ordered[text]), cfg)
     ids = ordered["id"]
     return pl.DataFrame(
         {"id_a": ids.gather(pairs["a"]), "id_b": ids.gather(pairs["b"]), "jaccard": pairs["jaccard"]}
@@ -517,7 +531,7 @@ def near_dedup(
     order = [*priority, "id"] if "id" not in priority else list(priority)
     ranked = df.with_row_index("_row").sort(order, nulls_last=True, maintain_order=True)
     normalized = normalize_series(ranked[text])
-    pairs = _similar_rows(normalized, cfg)
+    pairs = similar_rows(normalized, cfg)
     labels = _component_labels(ranked.height, pairs["a"].to_numpy(), pairs["b"].to_numpy())
     moved = np.flatnonzero(labels != np.arange(ranked.height))
     similarity = np.full(ranked.height, np.nan)

@@ -42,19 +42,31 @@ def splitmix_stream(seed: int, count: int) -> np.ndarray:
     return mix64(np.uint64(seed % 2**64) + steps)
 
 
-def codepoints(texts: pl.Series) -> Flat:
-    """Unicode code points of every text (nulls count as empty), flat, as uint32."""
+def utf8(texts: pl.Series) -> Flat:
+    """The UTF-8 bytes of every text (nulls count as empty) as one uint8 array, without copying."""
     arrow = texts.cast(pl.String).fill_null("").rechunk().to_arrow()
     if isinstance(arrow, pa.ChunkedArray):
         arrow = arrow.combine_chunks()
     arrow = arrow.cast(pa.large_string())
     _, offset_buf, data_buf = arrow.buffers()
     offsets = np.frombuffer(offset_buf, dtype=np.int64)[arrow.offset : arrow.offset + len(arrow) + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]] if data_buf else np.empty(0, np.uint8)
-    offsets = offsets - offsets[0]
+    if data_buf is None or offsets[-1] == offsets[0]:
+        return np.empty(0, np.uint8), offsets - offsets[0]
+    data = np.frombuffer(data_buf, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    return data, offsets - offsets[0]
+
+
+def decode(utf8_items: Flat) -> Flat:
+    """Code points (uint32) of UTF-8 texts given as bytes and byte offsets."""
+    data, offsets = utf8_items
     if data.size == 0 or data.max() < 0x80:  # pure ASCII: bytes are code points
         return data.astype(np.uint32), offsets
     return _decode_utf8(data, offsets)
+
+
+def codepoints(texts: pl.Series) -> Flat:
+    """Unicode code points of every text (nulls count as empty), flat, as uint32."""
+    return decode(utf8(texts))
 
 
 def _decode_utf8(data: np.ndarray, offsets: np.ndarray) -> Flat:
