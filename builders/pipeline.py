@@ -315,15 +315,17 @@ def _benign_rows(recipe: Recipe, resolved: dict[str, Resolved]) -> pl.DataFrame:
 
 def _final_dedup(rows: pl.DataFrame, recipe: Recipe):
     """Exact, then near duplicates over the prompt as a model sees it."""
-    rows = rows.with_columns(_priority(recipe).alias("_rank"))
+    # near_dedup names clusters over prompts; the rows keep their seed clusters, which
+    # decided the split and which the straddling check reads.
+    seed_clusters = rows.select("id", "cluster_id", "cluster_size")
+    rows = rows.with_columns(_priority(recipe).alias("_rank")).drop("cluster_id", "cluster_size")
     kept, gone_exact = exact.exact_dedup(rows, "prompt", ["_rank"])
     kept, gone_near = minhash.near_dedup(kept, "prompt", ["_rank"], _minhash_config(recipe))
     gone = [
         _audit(gone_exact, "dedup", "prompt", reason="reason", kept_id="kept_id"),
         _audit(gone_near, "dedup", "prompt", reason="reason", kept_id="kept_id"),
     ]
-    # Near-dedup recomputes clusters over prompts; the seed clusters drive the split and stay.
-    kept = kept.select(list(WORK_SCHEMA))
+    kept = kept.drop("cluster_id", "cluster_size").join(seed_clusters, on="id").select(list(WORK_SCHEMA))
     return kept, pl.concat(gone)
 
 

@@ -146,3 +146,14 @@ def test_v1_builds_from_the_release_and_ignores_row_order(tmp_path, shared_sourc
     manifest_again = json.loads((Path(again.out) / "manifest.json").read_text())
     data_files = lambda m: {k: v for k, v in m["files"].items() if k.startswith("data/")}  # noqa: E731
     assert data_files(manifest_again) == data_files(manifest)
+
+
+def test_rows_keep_their_seed_cluster(tmp_path, tiny_env):
+    rows = _rows(Path(_tiny(tmp_path / "out", tiny_env).out))
+    harmful = rows.filter(pl.col("subtype") == "request")
+    # All forms of a seed share one cluster, named after the seed that survived.
+    per_seed = harmful.group_by("seed_id").agg(pl.col("cluster_id").n_unique().alias("n"), pl.col("cluster_id").first())
+    assert per_seed["n"].max() == 1
+    assert (per_seed["cluster_id"] == per_seed["seed_id"]).all()
+    wifi = harmful.filter(pl.col("prompt").str.contains("home wifi network")).select("cluster_id", "cluster_size")
+    assert wifi["cluster_size"].unique().to_list() == [2]

@@ -38,6 +38,8 @@ _BLOCK_SHINGLES = 6144  # shingles hashed per numpy call: 128 x 6144 uint32 fits
 _BATCH_ITEMS = 1 << 22  # shingle slots per exact-Jaccard batch (32 MB of uint64)
 _PAD = np.uint64(0xFFFFFFFFFFFFFFFF)  # fills the rows of the exact-Jaccard tables
 _BAND_MULTIPLIER = np.uint64(0xFF51AFD7ED558CCD)
+_PROBE_STEP = np.uint64(0xC2B2AE3D27D4EB4F)
+_POLY = np.uint64(0x9E3779B97F4A7C15)
 _TRUSTED_SIGMAS = 6.0  # candidates whose estimate lies this many std devs under the threshold are dropped
 
 
@@ -73,6 +75,7 @@ class MinHashConfig:
     fp_weight: float = 0.5
     fn_weight: float = 0.5
     max_bucket: int = 64
+    scheme: str = "one_permutation"
 
     def __post_init__(self) -> None:
         problems = []
@@ -92,6 +95,8 @@ class MinHashConfig:
             problems.append(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
         if self.fp_weight < 0 or self.fn_weight < 0 or self.fp_weight + self.fn_weight == 0:
             problems.append("fp_weight and fn_weight must be non-negative and not both zero")
+        if self.scheme not in ("one_permutation", "permutations"):
+            problems.append(f"scheme must be 'one_permutation' or 'permutations', not {self.scheme!r}")
         if self.max_bucket < 2:
             problems.append(f"max_bucket must be at least 2, not {self.max_bucket}")
         if problems:
@@ -197,17 +202,87 @@ def _minhash_rows(chunks, cfg: MinHashConfig, out: np.ndarray) -> None:
             lo = hi
 
 
+def _probe(col: np.ndarray, attempt: np.ndarray | int, k: int, seed: int) -> np.ndarray:
+    """Bin that empty bin ``col`` borrows from at ``attempt`` (1, 2, ...): a hash of both and the seed."""
+    salt = shingles.splitmix_stream(seed ^ 0xD1B54A32D192ED03, 1)[0]
+    key = (col.astype(np.uint64) * _PROBE_STEP) ^ (np.asarray(attempt, dtype=np.uint64) * _POLY) ^ salt
+    return (((shingles.mix64(key) >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)).astype(np.int64)
+
+
+@functools.lru_cache(maxsize=8)
+def _probe_table(k: int, seed: int, attempts: int = 12) -> np.ndarray:
+    """The first ``attempts`` probes of every bin, shape (k, attempts)."""
+    cols = np.repeat(np.arange(k), attempts)
+    return _probe(cols, np.tile(np.arange(1, attempts + 1), k), k, seed).reshape(k, attempts)
+
+
+def _densify(sig: np.ndarray, seed: int) -> None:
+    """Fill the empty bins of one-permutation signatures in place (optimal densification).
+
+    An empty bin ``j`` takes the value of the first originally non-empty bin in a
+    probe sequence that depends only on ``(j, attempt, seed)``, never on the text,
+    so two texts probe alike; each signature value then still collides with
+    probability equal to the Jaccard similarity.  Rows without any shingle stay empty.
+    """
+    k = sig.shape[1]
+    original = sig.copy()
+    row, col = np.nonzero((original == _EMPTY) & (original != _EMPTY).any(axis=1, keepdims=True))
+    if row.size == 0:
+        return
+    flat, out = original.ravel(), sig.ravel()
+    table = _probe_table(k, seed)
+    tried = flat[(row * k)[:, None] + table[col]]  # every cached probe at once
+    hit = tried != _EMPTY
+    first = hit.argmax(axis=1)
+    found = np.flatnonzero(hit[np.arange(row.size), first])
+    out[row[found] * k + col[found]] = tried[found, first[found]]
+    missing = np.ones(row.size, bool)
+    missing[found] = False
+    row, col = row[missing], col[missing]
+    attempt = table.shape[1]
+    while row.size:  # rows with very few non-empty bins
+        attempt += 1
+        source = _probe(col, attempt, k, seed) if attempt <= 64 * k else (col + attempt) % k
+        value = flat[row * k + source]
+        found = value != _EMPTY
+        out[row[found] * k + col[found]] = value[found]
+        row, col = row[~found], col[~found]
+
+
+def _one_permutation_rows(chunks, cfg: MinHashConfig, out: np.ndarray) -> None:
+    """Fill ``out`` rows with one-permutation MinHash signatures.
+
+    Each shingle hash is scrambled once with the seed; its high 32 bits pick one of
+    ``num_perm`` bins and its low 32 bits are its value; a signature holds the
+    minimum value of each bin, empty bins are densified.
+    """
+    k = np.uint64(cfg.num_perm)
+    scramble = shingles.splitmix_stream(cfg.seed, 1)[0] | np.uint64(1)
+    for first, ids, bounds in chunks:
+        counts = np.diff(bounds)
+        h = ids * scramble
+        h ^= h >> np.uint64(29)
+        bins = ((h >> np.uint64(32)) * k) >> np.uint64(32)
+        keys = np.repeat(np.arange(counts.size, dtype=np.int64) * cfg.num_perm, counts) + bins.astype(np.int64)
+        sig = np.full(counts.size * cfg.num_perm, _EMPTY, dtype=np.uint32)
+        np.minimum.at(sig, keys, (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+        sig = sig.reshape(counts.size, cfg.num_perm)
+        _densify(sig, cfg.seed)
+        out[first : first + counts.size] = sig
+
+
 def _signatures_of_normalized(normalized: pl.Series, cfg: MinHashConfig, workers: int = 2) -> np.ndarray:
     out = np.full((len(normalized), cfg.num_perm), _EMPTY, dtype=np.uint32)
+    fill = _one_permutation_rows if cfg.scheme == "one_permutation" else _minhash_rows
     n = len(normalized)
     if workers <= 1 or n < 4 * _CHUNK_ROWS:
-        _minhash_rows(_shingle_chunks(normalized, cfg), cfg, out)
+        fill(_shingle_chunks(normalized, cfg), cfg, out)
         return out
-    # numpy releases the GIL inside each call, so threads over disjoint rows run in parallel
+    # numpy releases the GIL inside most calls, so threads over disjoint rows overlap
     cuts = [n * k // workers for k in range(workers + 1)]
     with ThreadPoolExecutor(workers) as pool:
         jobs = [
-            pool.submit(_minhash_rows, _shingle_chunks(normalized, cfg, range(lo, hi)), cfg, out)
+            pool.submit(fill, _shingle_chunks(normalized, cfg, range(lo, hi)), cfg, out)
             for lo, hi in zip(cuts[:-1], cuts[1:])
         ]
         for job in jobs:
