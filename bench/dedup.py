@@ -123,10 +123,12 @@ def _verify(pairs: set[tuple[int, int]], sets: list[set], threshold: float) -> l
     return [(i, j) for i, j in pairs if len(sets[i] & sets[j]) / len(sets[i] | sets[j]) >= threshold]
 
 
-def run_ours(texts: pl.DataFrame, bands: int, rows: int, threshold: float) -> list[tuple[str, str]]:
+def run_ours(texts: pl.DataFrame, bands: int, rows: int, threshold: float, scheme: str) -> list[tuple[str, str]]:
     from builders.dedup.minhash import MinHashConfig, near_duplicate_pairs
 
-    cfg = MinHashConfig(threshold=threshold, num_perm=NUM_PERM, ngram=NGRAM, bands=bands, rows=rows, verify=True)
+    cfg = MinHashConfig(
+        threshold=threshold, num_perm=NUM_PERM, ngram=NGRAM, bands=bands, rows=rows, verify=True, scheme=scheme
+    )
     pairs = near_duplicate_pairs(texts, "text", cfg)
     return list(zip(pairs["id_a"].to_list(), pairs["id_b"].to_list()))
 
@@ -168,8 +170,9 @@ def worker(args: argparse.Namespace) -> None:
     """Run one method on one file; print seconds, peak RSS and write the pairs."""
     texts = pl.read_parquet(args.data, columns=["id", "text"])
     start = time.perf_counter()
-    if args.worker == "ours":
-        pairs = run_ours(texts, args.bands, args.rows, args.threshold)
+    if args.worker.startswith("ours"):
+        scheme = "permutations" if args.worker == "ours-permutations" else "one_permutation"
+        pairs = run_ours(texts, args.bands, args.rows, args.threshold, scheme)
     elif args.worker == "datasketch":
         pairs = run_datasketch(texts, args.bands, args.rows, args.threshold, verify=args.verify)
     elif args.worker == "rensa":
@@ -178,8 +181,22 @@ def worker(args: argparse.Namespace) -> None:
         raise SystemExit(f"unknown method {args.worker}")
     seconds = time.perf_counter() - start
     pl.DataFrame(pairs, schema={"id_a": pl.String, "id_b": pl.String}, orient="row").write_parquet(args.out)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "rows": texts.height}))
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": _peak_rss_mb(), "rows": texts.height}))
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set size.
+
+    ``ru_maxrss`` survives ``exec``, so a worker started by a large parent would
+    report the parent's size; the kernel's VmHWM belongs to the worker alone.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --------------------------------------------------------------------- driver
@@ -236,7 +253,10 @@ def main(args: argparse.Namespace) -> None:
 
     threshold = args.threshold
     default_banding = optimal_param(threshold, NUM_PERM, 0.5, 0.5)
-    loose_banding = (args.bands, args.rows or NUM_PERM // args.bands) if args.bands else optimal_param(threshold, NUM_PERM, 0.02, 0.98)
+    if args.bands:
+        loose_banding = (args.bands, args.rows or NUM_PERM // args.bands)
+    else:
+        loose_banding = optimal_param(threshold, NUM_PERM, 0.02, 0.98)
     rensa_bands = max(b for b in (2, 4, 8, 16, 32, 64) if b <= loose_banding[0])  # rensa needs bands | num_perm
 
     print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, {_versions()}")
@@ -253,9 +273,13 @@ def main(args: argparse.Namespace) -> None:
     runs = [  # (label, method, frame, banding, verify)
         ("ours", "ours", frame, loose_banding, True),
         ("ours, default banding", "ours", frame, default_banding, True),
+        ("ours, k permutations", "ours-permutations", frame, loose_banding, True),
     ]
     if sample.height < frame.height:
-        runs += [("ours", "ours", sample, loose_banding, True), ("ours, default banding", "ours", sample, default_banding, True)]
+        runs += [
+            ("ours", "ours", sample, loose_banding, True),
+            ("ours, default banding", "ours", sample, default_banding, True),
+        ]
     runs += [
         ("datasketch, default banding", "datasketch", sample, default_banding, False),
         ("datasketch, loose + exact check", "datasketch", sample, loose_banding, True),
@@ -286,7 +310,10 @@ def main(args: argparse.Namespace) -> None:
           f"{np.mean((planted_j >= 0.7) & (planted_j <= 0.95)):.0%} in [0.7, 0.95]")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     print()
-    header = f"| {'method':<32} | {'rows':>9} | {'bands x rows':>12} | {'pairs':>7} | {'wall s':>7} | {'wall s at N':>11} | {'peak RSS MB':>11} | {'precision':>9} | {'recall':>6} |"
+    header = (
+        f"| {'method':<32} | {'rows':>9} | {'bands x rows':>12} | {'pairs':>7} | {'wall s':>7} | "
+        f"{'wall s at N':>11} | {'peak RSS MB':>11} | {'precision':>9} | {'recall':>6} |"
+    )
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     table = {}
@@ -300,8 +327,11 @@ def main(args: argparse.Namespace) -> None:
         at_n = r["seconds"] * args.n / r["rows"]
         r["at_n"] = at_n
         measured = r["rows"] == args.n
-        print(f"| {r['label']:<32} | {r['rows']:>9,} | {r['banding']:>12} | {found.height:>7,} | {r['seconds']:>7.1f} | "
-              f"{at_n:>10.1f}{' ' if measured else '*'} | {r['peak_rss_mb']:>11,.0f} | {precision:>9.4f} | {recall:>6.4f} |")
+        mark = " " if measured else "*"
+        print(
+            f"| {r['label']:<32} | {r['rows']:>9,} | {r['banding']:>12} | {found.height:>7,} | {r['seconds']:>7.1f} | "
+            f"{at_n:>10.1f}{mark} | {r['peak_rss_mb']:>11,.0f} | {precision:>9.4f} | {recall:>6.4f} |"
+        )
         table[(r["label"], r["rows"])] = r
     print("* extrapolated linearly from the subsample")
     print()
@@ -325,7 +355,9 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threshold", type=float, default=0.8)
     parser.add_argument("--peer-sample", type=int, default=100_000, help="rows the peers run on (0: all)")
-    parser.add_argument("--bands", type=int, default=0, help="loose banding (default: optimal_param with weights 0.02/0.98)")
+    parser.add_argument(
+        "--bands", type=int, default=0, help="loose banding (default: optimal_param with weights 0.02/0.98)"
+    )
     parser.add_argument("--rows", type=int, default=0)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)

@@ -49,7 +49,9 @@ def read_eval_texts(spec: str) -> pl.Series:
     path, column = _split_spec(spec)
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
-        raise BuildError(f"evaluation set {path}: unsupported file type {path.suffix!r}; use one of {', '.join(_READERS)}")
+        raise BuildError(
+            f"evaluation set {path}: unsupported file type {path.suffix!r}; use one of {', '.join(_READERS)}"
+        )
     try:
         frame = reader(path)
     except Exception as error:  # polars raises several error types for unreadable files

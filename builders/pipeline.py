@@ -123,7 +123,7 @@ def build(
         rows = pl.concat([rendered, up_rows, ben_rows], how="vertical")
         rows, gone = stages.run("dedup", rows.height, _final_dedup, rows, recipe)
         audit.append(gone)
-        rows, gone = stages.run("decontaminate", rows.height, _decontaminate, rows, specs, recipe)
+        rows, gone = stages.run("decontaminate", rows.height, _decontaminate, rows, harmful, specs, recipe)
         audit.append(gone)
         stages.run("check", rows.height, _leak_check, rows, recipe)
         dropped = pl.concat(audit, how="vertical").sort("stage", "reason", "seed_id", "text")
@@ -329,13 +329,18 @@ def _final_dedup(rows: pl.DataFrame, recipe: Recipe):
     return kept, pl.concat(gone)
 
 
-def _decontaminate(rows: pl.DataFrame, specs: tuple[str, ...], recipe: Recipe):
+def _decontaminate(rows: pl.DataFrame, harmful: pl.DataFrame, specs: tuple[str, ...], recipe: Recipe):
+    """A rendered row is compared by its seed's request, so that a template around an
+    evaluation prompt does not hide it (and every form of that seed goes); other rows
+    by their prompt."""
     if not specs:
         return rows, pl.DataFrame(schema=AUDIT_SCHEMA)
     from .decontaminate import decontaminate, read_eval_texts
 
     texts = pl.concat([read_eval_texts(spec) for spec in specs]).unique()
-    kept, removed = decontaminate(rows, "prompt", texts, _minhash_config(recipe))
+    matched = rows.join(harmful.select("seed_id", "request"), on="seed_id", how="left").with_columns(
+        pl.coalesce("request", "prompt").alias("_match"))
+    kept, removed = decontaminate(matched, "_match", texts, _minhash_config(recipe))
     return kept.select(list(WORK_SCHEMA)), _audit(removed, "decontaminate", "prompt", kept_id="matched_eval")
 
 

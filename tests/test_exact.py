@@ -75,7 +75,8 @@ texts = st.lists(st.sampled_from(["Alpha beta", "alpha  BETA", "alpha beta!", "G
 @settings(max_examples=60, deadline=None)
 @given(texts, st.randoms(use_true_random=False))
 def test_exact_dedup_is_idempotent_and_order_independent(values, rnd):
-    df = pl.DataFrame({"id": [f"r{i:02d}" for i in range(len(values))], "text": values, "rank": [i % 3 for i in range(len(values))]})
+    ids = [f"r{i:02d}" for i in range(len(values))]
+    df = pl.DataFrame({"id": ids, "text": values, "rank": [i % 3 for i in range(len(values))]})
     kept, removed = exact_dedup(df, "text", ["rank"])
     again, none = exact_dedup(kept, "text", ["rank"])
     assert none.height == 0 and again.equals(kept)

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from builders.dedup.exact import normalize_series
 from builders.dedup.minhash import (
+    SCHEMES,
     MinHashConfig,
     candidate_pairs,
     collision_probability,
@@ -95,45 +96,63 @@ def test_config_derives_and_validates_banding():
         MinHashConfig(bands=20, rows=7)
     with pytest.raises(RecipeError, match="threshold"):
         MinHashConfig(threshold=0)
+    with pytest.raises(RecipeError, match="scheme must be one of one_permutation, permutations"):
+        MinHashConfig(scheme="bottom_k")
 
 
 # ------------------------------------------------------------------ signatures
 
 
-def test_signatures_are_deterministic_per_seed_and_shape():
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_signatures_are_deterministic_per_seed_and_shape(scheme):
     texts = pl.Series(BASE)
-    first, second = signatures(texts, CFG), signatures(texts, CFG)
+    cfg = MinHashConfig(scheme=scheme)
+    first, second = signatures(texts, cfg), signatures(texts, cfg)
     assert first.shape == (5, 128) and first.dtype == np.uint32
     assert np.array_equal(first, second)
-    other_seed = signatures(texts, MinHashConfig(seed=7))
-    assert not np.array_equal(first, other_seed)
+    other_seed = signatures(texts, MinHashConfig(seed=7, scheme=scheme))
+    assert (first == other_seed).mean() < 0.2
 
 
-def test_equal_texts_after_normalisation_share_a_signature():
-    sig = signatures(pl.Series([BASE[0], BASE[0].upper(), "  " + BASE[0] + "!!", BASE[1]]), CFG)
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_equal_texts_after_normalisation_share_a_signature(scheme):
+    texts = pl.Series([BASE[0], BASE[0].upper(), "  " + BASE[0] + "!!", BASE[1]])
+    sig = signatures(texts, MinHashConfig(scheme=scheme))
     assert np.array_equal(sig[0], sig[1]) and np.array_equal(sig[0], sig[2])
     assert (sig[0] == sig[3]).mean() < 0.2
 
 
-def test_a_signature_does_not_depend_on_the_other_texts():
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_a_signature_does_not_depend_on_the_other_texts(scheme):
     rng = random.Random(3)
     many = [f"{rng.choice(BASE)} number {i} of {rng.randint(0, 10**6)}" for i in range(5000)]
-    together = signatures(pl.Series(many), CFG)  # several chunks, two worker threads
-    alone = signatures(pl.Series([many[4321], many[17]]), CFG)
+    cfg = MinHashConfig(scheme=scheme)
+    together = signatures(pl.Series(many), cfg)  # several chunks, two worker threads
+    alone = signatures(pl.Series([many[4321], many[17]]), cfg)
     assert np.array_equal(together[[4321, 17]], alone)
 
 
-def test_empty_and_short_texts():
-    sig = signatures(pl.Series(["", None, "...", "abc", "ABC", "abd"]), CFG)
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_empty_and_short_texts(scheme):
+    sig = signatures(pl.Series(["", None, "...", "abc", "ABC", "abd"]), MinHashConfig(scheme=scheme))
     assert (sig[:3] == np.iinfo(np.uint32).max).all()  # nothing to shingle
+    assert (sig[3:] != np.iinfo(np.uint32).max).all()  # one shingle fills every value
     assert np.array_equal(sig[3], sig[4]) and not np.array_equal(sig[3], sig[5])
     assert candidate_pairs(sig, MinHashConfig(bands=16)).rows() == [(3, 4)]
 
 
-def test_estimate_tracks_exact_jaccard():
+def test_one_permutation_densification_fills_from_non_empty_bins():
+    cfg = MinHashConfig(scheme="one_permutation")
+    single, few = signatures(pl.Series(["abc", "abcdefgh"]), cfg)  # 1 and 4 shingles
+    assert len(set(single.tolist())) == 1  # every bin borrowed the only value
+    assert len(set(few.tolist())) <= 4
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_estimate_tracks_exact_jaccard(scheme):
     pairs = [(BASE[0], light_edit(BASE[0])), (BASE[2], light_edit(BASE[2])), (BASE[0], BASE[1])]
     texts = pl.Series([t for pair in pairs for t in pair])
-    sig = signatures(texts, MinHashConfig(num_perm=256))
+    sig = signatures(texts, MinHashConfig(num_perm=256, scheme=scheme))
     est = estimated_jaccard(sig, np.array([0, 2, 4]), np.array([1, 3, 5]))
     truth = np.array([normalized_jaccard(x, y) for x, y in pairs])
     assert np.all(np.abs(est - truth) < 0.12)
@@ -168,10 +187,11 @@ def corpus(rows):
     return pl.DataFrame(rows, schema={"id": pl.String, "text": pl.String}, orient="row")
 
 
-def test_near_duplicate_pairs_finds_light_edits_with_exact_jaccard():
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_near_duplicate_pairs_finds_light_edits_with_exact_jaccard(scheme):
     df = corpus([(f"b{i}", t) for i, t in enumerate(BASE)] + [("e0", light_edit(BASE[0])), ("e2", light_edit(BASE[2]))])
     assert normalized_jaccard(BASE[0], light_edit(BASE[0])) >= 0.8
-    pairs = near_duplicate_pairs(df, "text", MinHashConfig(fp_weight=0.02, fn_weight=0.98))
+    pairs = near_duplicate_pairs(df, "text", MinHashConfig(fp_weight=0.02, fn_weight=0.98, scheme=scheme))
     assert pairs.select("id_a", "id_b").rows() == [("b0", "e0"), ("b2", "e2")]
     for id_a, id_b, value in pairs.rows():
         x, y = (df.filter(pl.col("id") == i)["text"][0] for i in (id_a, id_b))
@@ -199,7 +219,8 @@ def test_cross_split_pairs_finds_a_planted_leak():
     assert leaks.select("id_a", "id_b", "split_a", "split_b").rows() == [("b2", "leak", "train", "test")]
     fixed = df.with_columns(pl.when(pl.col("id") == "leak").then(pl.lit("train")).otherwise("split").alias("split"))
     assert cross_split_pairs(fixed, "text", "split", loose).height == 0
-    exact_leak = fixed.with_columns(pl.when(pl.col("id") == "twin").then(pl.lit("train")).otherwise("split").alias("split"))
+    twin_in_train = pl.when(pl.col("id") == "twin").then(pl.lit("train")).otherwise("split").alias("split")
+    exact_leak = fixed.with_columns(twin_in_train)
     assert cross_split_pairs(exact_leak, "text", "split", loose).select("id_a", "id_b", "jaccard").rows() == [
         ("b4", "twin", 1.0)
     ]
@@ -272,7 +293,9 @@ def test_near_dedup_needs_unique_ids():
 
 
 variants = st.lists(
-    st.tuples(st.integers(0, len(BASE) - 1), st.sampled_from(["", "!", " please", "  ", " thanks a lot"]), st.booleans()),
+    st.tuples(
+        st.integers(0, len(BASE) - 1), st.sampled_from(["", "!", " please", "  ", " thanks a lot"]), st.booleans()
+    ),
     max_size=14,
 )
 
@@ -281,7 +304,8 @@ variants = st.lists(
 @given(variants, st.randoms(use_true_random=False))
 def test_near_dedup_is_idempotent_and_order_independent(spec, rnd):
     texts = [(light_edit(BASE[i]) if edit else BASE[i]) + tail for i, tail, edit in spec]
-    df = pl.DataFrame({"id": [f"r{k:02d}" for k in range(len(texts))], "text": texts, "rank": [k % 2 for k in range(len(texts))]})
+    ids = [f"r{k:02d}" for k in range(len(texts))]
+    df = pl.DataFrame({"id": ids, "text": texts, "rank": [k % 2 for k in range(len(texts))]})
     cfg = MinHashConfig(fp_weight=0.02, fn_weight=0.98)
     kept, removed = near_dedup(df, "text", ["rank"], cfg)
     again, none = near_dedup(kept, "text", ["rank"], cfg)

@@ -3,8 +3,17 @@
 Pipeline for a column of texts:
 
 1. normalise (``exact.normalize``) and cut into shingles (``shingles.py``);
-2. ``signatures``: ``num_perm`` minima of ``a*x + b mod 2**32`` over each text's
-   shingle hashes ``x`` (``a`` odd, so each is a permutation of 32-bit values);
+2. ``signatures``: ``num_perm`` values per text, each equal for two texts with
+   probability equal to their Jaccard similarity.  Two schemes:
+   - ``"one_permutation"`` (default): each shingle is hashed once (seeded); the hash
+     picks one of ``num_perm`` bins and a 32-bit value, a bin keeps its minimum
+     value, and empty bins copy a non-empty bin chosen by a text-independent probe
+     sequence ("optimal densification", Shrivastava 2017).  Cost: one pass over
+     the shingles instead of ``num_perm``.
+   - ``"permutations"``: the textbook form, the minimum of ``a*x mod 2**32`` over
+     the shingle hashes ``x`` for ``num_perm`` odd multipliers ``a`` (a bijection on
+     32-bit values; the usual ``+ b`` term made no measurable difference to the
+     estimate on the benchmark data and costs one of three passes, so it is left out);
 3. ``candidate_pairs``: split a signature into ``bands`` groups of ``rows`` values;
    two texts that agree on a whole band land in the same bucket;
 4. ``near_duplicate_pairs``: candidates whose signatures agree far too rarely are
@@ -32,14 +41,15 @@ from builders.dedup.exact import normalize_series
 from builders.errors import RecipeError
 
 REASON = "near_duplicate"
+SCHEMES = ("one_permutation", "permutations")
 _EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a text without shingles
 _CHUNK_ROWS = 1024  # texts shingled at a time: keeps the temporaries in cache
-_BLOCK_SHINGLES = 6144  # shingles hashed per numpy call: 128 x 6144 uint32 fits in L2
-_BATCH_ITEMS = 1 << 22  # shingle slots per exact-Jaccard batch (32 MB of uint64)
+_BLOCK_SHINGLES = 6144  # shingles hashed per numpy call: big enough to amortise the call, small enough for cache
+_BATCH_ITEMS = 1 << 22  # shingles per exact-Jaccard batch (32 MB of uint64)
+_TABLE_ITEMS = 1 << 17  # slots of one comparison table (1 MB: sorted and scanned in cache)
 _PAD = np.uint64(0xFFFFFFFFFFFFFFFF)  # fills the rows of the exact-Jaccard tables
 _BAND_MULTIPLIER = np.uint64(0xFF51AFD7ED558CCD)
 _PROBE_STEP = np.uint64(0xC2B2AE3D27D4EB4F)
-_POLY = np.uint64(0x9E3779B97F4A7C15)
 _TRUSTED_SIGMAS = 6.0  # candidates whose estimate lies this many std devs under the threshold are dropped
 
 
@@ -62,6 +72,8 @@ class MinHashConfig:
     max_bucket: an LSH bucket with more texts than this links each of them to its
         best-ranked member only, instead of to every other member, so that a large group
         of near-identical texts costs a linear, not quadratic, number of pairs.
+    scheme: "one_permutation" (default, fast) or "permutations" (textbook MinHash); see
+        the module docstring.  Both give collision probability = Jaccard per value.
     """
 
     shingle: str = "char"
@@ -95,8 +107,8 @@ class MinHashConfig:
             problems.append(f"bands * rows = {self.bands * self.rows} exceeds num_perm = {self.num_perm}")
         if self.fp_weight < 0 or self.fn_weight < 0 or self.fp_weight + self.fn_weight == 0:
             problems.append("fp_weight and fn_weight must be non-negative and not both zero")
-        if self.scheme not in ("one_permutation", "permutations"):
-            problems.append(f"scheme must be 'one_permutation' or 'permutations', not {self.scheme!r}")
+        if self.scheme not in SCHEMES:
+            problems.append(f"scheme must be one of {', '.join(SCHEMES)}, not {self.scheme!r}")
         if self.max_bucket < 2:
             problems.append(f"max_bucket must be at least 2, not {self.max_bucket}")
         if problems:
@@ -153,11 +165,10 @@ def collision_probability(similarity: float | np.ndarray, bands: int, rows: int)
 # ---------------------------------------------------------------- signatures
 
 
-def _permutations(cfg: MinHashConfig) -> tuple[np.ndarray, np.ndarray]:
-    stream = shingles.splitmix_stream(cfg.seed, 2 * cfg.num_perm)
-    a = (stream[: cfg.num_perm] & np.uint64(0xFFFFFFFF)).astype(np.uint32) | np.uint32(1)
-    b = (stream[cfg.num_perm :] & np.uint64(0xFFFFFFFF)).astype(np.uint32)
-    return a[:, None], b[:, None]
+def _multipliers(cfg: MinHashConfig) -> np.ndarray:
+    """One odd 32-bit multiplier per permutation, shape (num_perm, 1), from the seed alone."""
+    stream = shingles.splitmix_stream(cfg.seed, cfg.num_perm)
+    return ((stream >> np.uint64(32)).astype(np.uint32) | np.uint32(1))[:, None]
 
 
 def _shingle_chunks(normalized: pl.Series, cfg: MinHashConfig, rows: range | None = None):
@@ -169,13 +180,13 @@ def _shingle_chunks(normalized: pl.Series, cfg: MinHashConfig, rows: range | Non
         items = shingles.decode((data[o[0] : o[-1]], o - o[0]))
         if cfg.shingle == "word":
             items = shingles.words(items)
-        ids, bounds = shingles.ngram_ids(items, cfg.ngram)
+        ids, bounds = shingles.ngram_ids(items, cfg.ngram, salt=cfg.seed)
         yield first, ids, bounds
 
 
 def _minhash_rows(chunks, cfg: MinHashConfig, out: np.ndarray) -> None:
-    """Fill ``out`` rows with the minima of every permutation over each text's shingles."""
-    a, b = _permutations(cfg)
+    """Fill ``out`` rows with, per permutation, the minimum of ``a * x mod 2**32`` over each text's shingles."""
+    a = _multipliers(cfg)
     # one scratch buffer for the (num_perm, block) hash table: allocating a fresh
     # multi-megabyte array per block costs more in page faults than the hashing
     scratch = np.empty(cfg.num_perm * 4 * _BLOCK_SHINGLES, dtype=np.uint32)
@@ -197,76 +208,69 @@ def _minhash_rows(chunks, cfg: MinHashConfig, out: np.ndarray) -> None:
             else:
                 table = scratch[: cfg.num_perm * (end - begin)].reshape(cfg.num_perm, end - begin)
                 np.multiply(a, x[begin:end], out=table)  # wraps mod 2**32
-            table += b
             out[first + filled[lo:hi]] = np.minimum.reduceat(table, starts[lo:hi] - begin, axis=1).T
             lo = hi
 
 
-def _probe(col: np.ndarray, attempt: np.ndarray | int, k: int, seed: int) -> np.ndarray:
-    """Bin that empty bin ``col`` borrows from at ``attempt`` (1, 2, ...): a hash of both and the seed."""
-    salt = shingles.splitmix_stream(seed ^ 0xD1B54A32D192ED03, 1)[0]
-    key = (col.astype(np.uint64) * _PROBE_STEP) ^ (np.asarray(attempt, dtype=np.uint64) * _POLY) ^ salt
-    return (((shingles.mix64(key) >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)).astype(np.int64)
+def _probe(bins: np.ndarray, attempt: int, k: int, seed: int) -> np.ndarray:
+    """Bin that empty bin ``bins[i]`` borrows from at ``attempt`` (1, 2, ...): a hash of both and the seed."""
+    salt = shingles.splitmix_stream(seed ^ 0xD1B54A32D192ED03, attempt)[-1]
+    h = shingles.mix64((bins.astype(np.uint64) * _PROBE_STEP) ^ salt)
+    return (((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)).astype(np.int64)
 
 
 @functools.lru_cache(maxsize=8)
-def _probe_table(k: int, seed: int, attempts: int = 12) -> np.ndarray:
-    """The first ``attempts`` probes of every bin, shape (k, attempts)."""
-    cols = np.repeat(np.arange(k), attempts)
-    return _probe(cols, np.tile(np.arange(1, attempts + 1), k), k, seed).reshape(k, attempts)
+def _probe_table(k: int, seed: int, attempts: int = 16) -> np.ndarray:
+    """``_probe`` of every bin for the first attempts, flat: entry ``bin * attempts + attempt - 1``."""
+    return np.stack([_probe(np.arange(k), t, k, seed) for t in range(1, attempts + 1)], axis=1).ravel()
 
 
 def _densify(sig: np.ndarray, seed: int) -> None:
-    """Fill the empty bins of one-permutation signatures in place (optimal densification).
+    """Fill the empty bins of one-permutation signatures in place ("optimal densification").
 
-    An empty bin ``j`` takes the value of the first originally non-empty bin in a
-    probe sequence that depends only on ``(j, attempt, seed)``, never on the text,
-    so two texts probe alike; each signature value then still collides with
-    probability equal to the Jaccard similarity.  Rows without any shingle stay empty.
+    An empty bin ``j`` copies the first originally non-empty bin in a probe
+    sequence that depends only on ``(j, attempt, seed)``, never on the text, so two
+    texts probe alike, and each value still collides with probability equal to
+    the Jaccard similarity (Shrivastava, ICML 2017).  Rows without shingles stay empty.
     """
-    k = sig.shape[1]
-    original = sig.copy()
-    row, col = np.nonzero((original == _EMPTY) & (original != _EMPTY).any(axis=1, keepdims=True))
-    if row.size == 0:
-        return
-    flat, out = original.ravel(), sig.ravel()
+    rows, k = sig.shape
+    flat = sig.ravel()
+    original = flat.copy()
+    empty = np.flatnonzero((original == _EMPTY) & np.repeat((sig != _EMPTY).any(axis=1), k))
     table = _probe_table(k, seed)
-    tried = flat[(row * k)[:, None] + table[col]]  # every cached probe at once
-    hit = tried != _EMPTY
-    first = hit.argmax(axis=1)
-    found = np.flatnonzero(hit[np.arange(row.size), first])
-    out[row[found] * k + col[found]] = tried[found, first[found]]
-    missing = np.ones(row.size, bool)
-    missing[found] = False
-    row, col = row[missing], col[missing]
-    attempt = table.shape[1]
-    while row.size:  # rows with very few non-empty bins
+    attempts = table.size // k
+    bins = empty % k
+    attempt = 0
+    while empty.size:
         attempt += 1
-        source = _probe(col, attempt, k, seed) if attempt <= 64 * k else (col + attempt) % k
-        value = flat[row * k + source]
+        if attempt <= attempts:
+            source = table[bins * attempts + attempt - 1]
+        elif attempt <= 64 * k:
+            source = _probe(bins, attempt, k, seed)
+        else:  # only reachable with astronomically bad luck: scan so the loop ends
+            source = (bins + attempt) % k
+        value = original[empty - bins + source]
         found = value != _EMPTY
-        out[row[found] * k + col[found]] = value[found]
-        row, col = row[~found], col[~found]
+        flat[empty[found]] = value[found]
+        empty, bins = empty[~found], bins[~found]
 
 
 def _one_permutation_rows(chunks, cfg: MinHashConfig, out: np.ndarray) -> None:
     """Fill ``out`` rows with one-permutation MinHash signatures.
 
-    Each shingle hash is scrambled once with the seed; its high 32 bits pick one of
-    ``num_perm`` bins and its low 32 bits are its value; a signature holds the
-    minimum value of each bin, empty bins are densified.
+    Shingle ids are hashed with the seed, so each seed is one random permutation:
+    an id's high 32 bits choose one of ``num_perm`` bins, its low 32 bits are its
+    value; a text's signature holds the minimum value per bin, and empty bins are
+    densified.
     """
-    k = np.uint64(cfg.num_perm)
-    scramble = shingles.splitmix_stream(cfg.seed, 1)[0] | np.uint64(1)
-    for first, ids, bounds in chunks:
+    k = cfg.num_perm
+    for first, h, bounds in chunks:
         counts = np.diff(bounds)
-        h = ids * scramble
-        h ^= h >> np.uint64(29)
-        bins = ((h >> np.uint64(32)) * k) >> np.uint64(32)
-        keys = np.repeat(np.arange(counts.size, dtype=np.int64) * cfg.num_perm, counts) + bins.astype(np.int64)
-        sig = np.full(counts.size * cfg.num_perm, _EMPTY, dtype=np.uint32)
-        np.minimum.at(sig, keys, (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
-        sig = sig.reshape(counts.size, cfg.num_perm)
+        slot = (((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)).astype(np.int64)
+        slot += np.repeat(np.arange(0, counts.size * k, k, dtype=np.int64), counts)
+        sig = np.full(counts.size * k, _EMPTY, dtype=np.uint32)
+        np.minimum.at(sig, slot, h.astype(np.uint32))  # low 32 bits
+        sig = sig.reshape(counts.size, k)
         _densify(sig, cfg.seed)
         out[first : first + counts.size] = sig
 
@@ -309,19 +313,19 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """
     n = sig.shape[0]
     out = np.empty((bands, n), np.uint64)
-    salt = shingles.splitmix_stream(0xBA4D, bands)
-    for lo in range(0, n, 1 << 16):
-        block = sig[lo : lo + (1 << 16), : bands * rows].reshape(-1, bands, rows)
-        h = np.repeat(salt[None, :], block.shape[0], axis=0)
+    salt = shingles.splitmix_stream(0xBA4D, bands)[:, None]
+    for lo in range(0, n, 1 << 14):
+        values = sig[lo : lo + (1 << 14), : bands * rows].T.reshape(bands, rows, -1)  # band-major view
+        h = np.repeat(salt, values.shape[2], axis=1)
         for j in range(rows):
             h *= _BAND_MULTIPLIER
-            h += block[:, :, j]
-        out[:, lo : lo + block.shape[0]] = shingles.mix64(h).T
+            h += values[:, j, :]
+        out[:, lo : lo + values.shape[2]] = shingles.mix64(h)
     return out
 
 
-def _shared_entries(keys: np.ndarray, rows: np.ndarray) -> pl.LazyFrame:
-    """(key, row) entries whose key occurs more than once, over all bands.
+def _shared_entries(keys: np.ndarray, present: np.ndarray) -> pl.LazyFrame:
+    """(key, row) entries whose key occurs more than once, over all bands; rows not ``present`` are left out.
 
     A counting table indexed by the top bits of the key (about eight slots per
     row) discards most single-member buckets with two numpy passes per band;
@@ -330,12 +334,19 @@ def _shared_entries(keys: np.ndarray, rows: np.ndarray) -> pl.LazyFrame:
     bits = max(16, int(np.ceil(np.log2(max(2, keys.shape[1])))) + 3)
     shift = np.uint64(64 - bits)
     found_keys, found_rows = [], []
+    everyone = bool(present.all())
+    absent = int(present.size - np.count_nonzero(present))
     for band in keys:
-        slot = (band >> shift).astype(np.intp)
-        crowded = np.bincount(slot, minlength=1 << bits) > 1
-        maybe = crowded[slot]
+        slot = (band >> shift).view(np.int64)  # < 2**bits, so the same bits read as int64
+        if not everyone:
+            slot = np.where(present, slot, 0)
+        counts = np.bincount(slot, minlength=1 << bits)
+        counts[0] -= absent  # rows without shingles were counted in slot 0
+        maybe = (counts > 1)[slot]
+        if not everyone:
+            maybe &= present
         found_keys.append(band[maybe])
-        found_rows.append(rows[maybe])
+        found_rows.append(np.flatnonzero(maybe))
     entries = pl.DataFrame(
         {"key": np.concatenate(found_keys), "row": np.concatenate(found_rows)},
         schema={"key": pl.UInt64, "row": pl.Int64},
@@ -361,12 +372,12 @@ def _bucket_pairs(members: pl.LazyFrame, max_bucket: int) -> pl.DataFrame:
 
 
 def _with_shingles(sig: np.ndarray) -> np.ndarray:
-    """Rows whose signature is not the empty-text one."""
+    """Mask of the rows whose signature is not the empty-text one."""
     maybe_empty = np.flatnonzero(sig[:, 0] == _EMPTY)
     empty = maybe_empty[(sig[maybe_empty] == _EMPTY).all(axis=1)]
     keep = np.ones(sig.shape[0], bool)
     keep[empty] = False
-    return np.flatnonzero(keep)
+    return keep
 
 
 def candidate_pairs(sig: np.ndarray, cfg: MinHashConfig) -> pl.DataFrame:
@@ -376,8 +387,7 @@ def candidate_pairs(sig: np.ndarray, cfg: MinHashConfig) -> pl.DataFrame:
     is paired with the bucket's lowest row only.
     """
     bands, rows = cfg.banding
-    present = _with_shingles(sig)
-    members = _shared_entries(band_keys(sig[present], bands, rows), present)
+    members = _shared_entries(band_keys(sig, bands, rows), _with_shingles(sig))
     return _bucket_pairs(members, cfg.max_bucket)
 
 
@@ -404,27 +414,10 @@ def _flat_shingles(normalized: pl.Series, cfg: MinHashConfig) -> tuple[np.ndarra
     return np.concatenate(parts), np.concatenate([[0], np.cumsum(np.concatenate(counts))])
 
 
-def _padded_sets(normalized: pl.Series, cfg: MinHashConfig) -> np.ndarray:
-    """One row per text: its distinct shingle ids, the rest of the row filled with _PAD.
-
-    Sorting along rows works on short, cache-resident rows, which numpy sorts far
-    faster than one long array; duplicates within a text become _PAD.
-    """
-    ids, bounds = _flat_shingles(normalized, cfg)
-    counts = np.diff(bounds)
-    table = np.full((counts.size, max(1, int(counts.max(initial=0)))), _PAD)
-    row = np.repeat(np.arange(counts.size), counts)
-    table[row, np.arange(ids.size) - bounds[row]] = np.minimum(ids, _PAD - np.uint64(1))
-    table.sort(axis=1)
-    table[:, 1:][table[:, 1:] == table[:, :-1]] = _PAD
-    return table
-
-
 def exact_jaccard(normalized: pl.Series, a: np.ndarray, b: np.ndarray, cfg: MinHashConfig) -> np.ndarray:
     """Exact Jaccard similarity of the shingle-id sets of texts ``a[i]`` and ``b[i]`` (normalised texts).
 
-    Pairs are processed in batches of similar text length; each batch puts both
-    texts' distinct shingles in one row, sorts rows, and counts equal neighbours.
+    Pairs are processed in batches of similar text length (see ``_jaccard_batch``).
     """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
@@ -443,22 +436,61 @@ def exact_jaccard(normalized: pl.Series, a: np.ndarray, b: np.ndarray, cfg: MinH
 
 
 def _jaccard_batch(normalized: pl.Series, a: np.ndarray, b: np.ndarray, cfg: MinHashConfig) -> np.ndarray:
-    sets = _padded_sets(normalized.gather(np.concatenate([a, b])), cfg)
-    size = (sets != _PAD).sum(axis=1)
-    both = np.concatenate([sets[: a.size], sets[a.size :]], axis=1)
-    both.sort(axis=1)
-    inter = ((both[:, 1:] == both[:, :-1]) & (both[:, 1:] != _PAD)).sum(axis=1)
-    union = size[: a.size] + size[a.size :] - inter
-    return np.divide(inter, union, out=np.zeros(a.size), where=union > 0)
+    """Shingle the batch's texts once, then compare them a cache-sized group of pairs at a time."""
+    ids, bounds = _flat_shingles(normalized.gather(np.concatenate([a, b])), cfg)
+    counts = np.diff(bounds)
+    widest = max(1, int((counts[: a.size] + counts[a.size :]).max(initial=0)))
+    step = max(1, _TABLE_ITEMS // widest)
+    out = np.empty(a.size)
+    for lo in range(0, a.size, step):
+        hi = min(a.size, lo + step)
+        side_a = ids[bounds[lo] : bounds[hi]], counts[lo:hi]
+        side_b = ids[bounds[a.size + lo] : bounds[a.size + hi]], counts[a.size + lo : a.size + hi]
+        out[lo:hi] = _table_jaccard(side_a, side_b)
+    return out
+
+
+def _table_jaccard(side_a: tuple[np.ndarray, np.ndarray], side_b: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Jaccard of pairs given as (flat ids, counts) per side, one table row per pair.
+
+    Each row holds both texts' shingle ids, tagged by side in the lowest bit, then
+    padding.  After sorting rows (short rows sort fast), a shingle of both texts
+    shows up as neighbours ``v|0, v|1`` and a repeated shingle as equal
+    neighbours.  Ids lose their lowest bit here: two different shingles of one
+    pair coincide with probability about 2**-63.
+    """
+    (ids_a, size_a), (ids_b, size_b) = side_a, side_b
+    pairs = size_a.size
+    width = max(1, int((size_a + size_b).max(initial=0)))
+    table = np.full(pairs * width, _PAD)
+    for ids, sizes, offset, tag in ((ids_a, size_a, 0, 0), (ids_b, size_b, size_a, 1)):
+        row = np.repeat(np.arange(pairs), sizes)
+        column = np.arange(ids.size) - np.repeat(np.cumsum(sizes) - sizes, sizes) + (offset[row] if tag else 0)
+        table[row * width + column] = (np.minimum(ids, _PAD - np.uint64(3)) & ~np.uint64(1)) | np.uint64(tag)
+    table = table.reshape(pairs, width)
+    table.sort(axis=1)
+    left, right = table[:, :-1], table[:, 1:]
+    shared = np.count_nonzero((left ^ right) == 1, axis=1)  # v|0 then v|1: in both texts
+    repeat = right == left  # a text repeating a shingle (or padding after padding)
+    repeat_b = np.count_nonzero(repeat & (right & np.uint64(1)).astype(bool), axis=1)
+    padding_repeats = np.maximum(width - size_a - size_b - 1, 0)  # _PAD has its low bit set
+    distinct_b = size_b - (repeat_b - padding_repeats)
+    distinct_a = size_a - (np.count_nonzero(repeat, axis=1) - repeat_b)
+    union = distinct_a + distinct_b - shared
+    return np.divide(shared, union, out=np.zeros(pairs), where=union > 0)
 
 
 # ---------------------------------------------------------------- pairs
 
 
 def _trusted_floor(cfg: MinHashConfig) -> float:
-    """Estimates below this are too far under the threshold to be worth an exact check."""
+    """Estimates below this are too far under the threshold to be worth an exact check.
+
+    Densified values of short texts are copies, so the estimate is treated as if it
+    rested on at most 32 independent values.
+    """
     t = cfg.threshold
-    return t - _TRUSTED_SIGMAS * math.sqrt(t * (1 - t) / cfg.num_perm) - 1.0 / cfg.num_perm
+    return t - _TRUSTED_SIGMAS * math.sqrt(t * (1 - t) / min(cfg.num_perm, 32)) - 1.0 / cfg.num_perm
 
 
 def similar_rows(normalized: pl.Series, cfg: MinHashConfig, cross_at: int | None = None) -> pl.DataFrame:
@@ -481,15 +513,17 @@ def similar_rows(normalized: pl.Series, cfg: MinHashConfig, cross_at: int | None
     else:
         similarity = estimate
     hit = similarity >= cfg.threshold
-    return pl.DataFrame({"a": a[hit], "b": b[hit], "jaccard": similarity[hit]}, schema={"a": pl.Int64, "b": pl.Int64, "jaccard": pl.Float64})
+    return pl.DataFrame(
+        {"a": a[hit], "b": b[hit], "jaccard": similarity[hit]},
+        schema={"a": pl.Int64, "b": pl.Int64, "jaccard": pl.Float64},
+    )
 
 
 def _cross_candidates(sig: np.ndarray, cfg: MinHashConfig, cross_at: int) -> pl.DataFrame:
     """Candidates between rows before ``cross_at`` and rows from it on; only buckets holding both sides count."""
     bands, rows = cfg.banding
-    present = _with_shingles(sig)
     members = (
-        _shared_entries(band_keys(sig[present], bands, rows), present)
+        _shared_entries(band_keys(sig, bands, rows), _with_shingles(sig))
         .with_columns((pl.col("row") >= cross_at).alias("right"))
         .filter(pl.col("right").any().over("key") & (~pl.col("right")).any().over("key"))
     )

@@ -1,10 +1,11 @@
 """Texts to sets of 64-bit shingle ids, computed over a whole column at once.
 
 A text's shingles are its character n-grams (or word n-grams).  Rather than
-building a Python set per text, all texts are laid end to end in one numpy
-buffer of code points; every n-gram of the buffer is hashed with a few array
-operations, and the n-grams that would run from one text into the next are
-masked out.  A text shorter than n contributes one shingle: itself, padded.
+building a Python set per text, a chunk of texts is laid end to end in one
+numpy buffer of code points (decoded from the column's UTF-8 buffer); every
+n-gram of the buffer is hashed with a few array operations, and the n-grams
+that would run from one text into the next are masked out.  A text shorter
+than n contributes one shingle: itself, padded.
 
 Shingle ids are a fixed function of the n-gram alone (no corpus-dependent
 tables), so a text's shingles, and hence its MinHash signature, do not depend
@@ -43,7 +44,10 @@ def splitmix_stream(seed: int, count: int) -> np.ndarray:
 
 
 def utf8(texts: pl.Series) -> Flat:
-    """The UTF-8 bytes of every text (nulls count as empty) as one uint8 array, without copying."""
+    """The UTF-8 bytes of every text (nulls count as empty) as one uint8 array plus byte offsets.
+
+    The array is a view of the Arrow string buffer, so it costs no per-text work.
+    """
     arrow = texts.cast(pl.String).fill_null("").rechunk().to_arrow()
     if isinstance(arrow, pa.ChunkedArray):
         arrow = arrow.combine_chunks()
@@ -64,11 +68,6 @@ def decode(utf8_items: Flat) -> Flat:
     return _decode_utf8(data, offsets)
 
 
-def codepoints(texts: pl.Series) -> Flat:
-    """Unicode code points of every text (nulls count as empty), flat, as uint32."""
-    return decode(utf8(texts))
-
-
 def _decode_utf8(data: np.ndarray, offsets: np.ndarray) -> Flat:
     """Decode valid UTF-8 with array operations: one code point per lead byte."""
     is_lead = (data & 0xC0) != 0x80
@@ -76,15 +75,10 @@ def _decode_utf8(data: np.ndarray, offsets: np.ndarray) -> Flat:
     padded = np.concatenate([data, np.zeros(3, np.uint8)]).astype(np.uint32)
     b0 = padded[leads]
     b1, b2, b3 = (padded[leads + k] & 0x3F for k in (1, 2, 3))
-    cp = np.where(
-        b0 < 0x80,
-        b0,
-        np.where(
-            b0 < 0xE0,
-            ((b0 & 0x1F) << 6) | b1,
-            np.where(b0 < 0xF0, ((b0 & 0x0F) << 12) | (b1 << 6) | b2, ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3),
-        ),
-    )
+    two = ((b0 & 0x1F) << 6) | b1
+    three = ((b0 & 0x0F) << 12) | (b1 << 6) | b2
+    four = ((b0 & 0x07) << 18) | (b1 << 12) | (b2 << 6) | b3
+    cp = np.where(b0 < 0x80, b0, np.where(b0 < 0xE0, two, np.where(b0 < 0xF0, three, four)))
     leads_before = np.concatenate([[0], np.cumsum(is_lead, dtype=np.int64)])
     return cp.astype(np.uint32), leads_before[offsets]
 
@@ -107,8 +101,11 @@ def words(chars: Flat) -> Flat:
     return hashes | np.uint64(1 << 63), starts_per_text  # top bit set: never equal to SENTINEL
 
 
-def ngram_ids(items: Flat, n: int) -> Flat:
+def ngram_ids(items: Flat, n: int, salt: int = 0) -> Flat:
     """Hash every n-gram of consecutive items inside each text to a 64-bit id.
+
+    ``salt`` selects one of many equally good hash functions (ids of one salt are
+    a bijective scramble of the ids of another, so sets compare alike).
 
     The polynomial hash runs over the whole buffer at once; windows that run
     past the end of their text are then dropped.  A text shorter than ``n``
@@ -133,7 +130,7 @@ def ngram_ids(items: Flat, n: int) -> Flat:
         valid[_short_tails(starts, lengths[short_rows])] = False
         h[starts] = _padded_hash(values, starts, lengths[short_rows], n)
     counts = np.where(long_rows, lengths - n + 1, short_rows.astype(np.int64))
-    return _finish(h[valid]), np.concatenate([[0], np.cumsum(counts)])
+    return _finish(h[valid], salt), np.concatenate([[0], np.cumsum(counts)])
 
 
 def _short_tails(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -155,18 +152,11 @@ def _padded_hash(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray, n:
     return h
 
 
-def _finish(h: np.ndarray) -> np.ndarray:
-    """Spread the polynomial's low-order differences into the high bits that MinHash reads."""
-    h *= _POLY
+def _finish(h: np.ndarray, salt: int = 0) -> np.ndarray:
+    """Spread the polynomial's low-order differences over all bits (a bijection for each salt)."""
+    h *= splitmix_stream(salt ^ 0x5EED5EED, 1)[0] | np.uint64(1) if salt else _POLY
     h ^= h >> np.uint64(29)
     h *= np.uint64(0xBF58476D1CE4E5B9)
     h ^= h >> np.uint64(32)
     return h
 
-
-def shingle_ids(texts: pl.Series, shingle: str, n: int) -> Flat:
-    """Shingle ids of already normalised texts; duplicates within a text are kept (sets are formed later)."""
-    chars = codepoints(texts)
-    if shingle == "word":
-        return ngram_ids(words(chars), n)
-    return ngram_ids((chars[0].astype(np.uint64), chars[1]), n)
