@@ -19,7 +19,6 @@ Stage order, each a function over polars frames:
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -112,8 +111,8 @@ def build(
         audit.append(gone)
         up_rows, gone, cleaning, quality = stages.run("upstream", 0, _upstream_rows, recipe, resolved)
         audit.append(gone)
-        harmful, up_rows, gone = stages.run("clusters", harmful.height + up_rows.height, _seed_clusters,
-                                            harmful, up_rows, recipe)
+        harmful, up_rows, gone, seed_dedup = stages.run("clusters", harmful.height + up_rows.height,
+                                                        _seed_clusters, harmful, up_rows, recipe)
         audit.append(gone)
         ben_rows = stages.run("benign", 0, _benign_rows, recipe, resolved)
         harmful, up_rows, ben_rows = stages.run("split", harmful.height + up_rows.height + ben_rows.height,
@@ -121,14 +120,15 @@ def build(
         rendered = stages.run("render", harmful.height, _render, harmful, recipe)
         rendered = stages.run("respond", rendered.height, _respond, rendered, recipe)
         rows = pl.concat([rendered, up_rows, ben_rows], how="vertical")
-        rows, gone = stages.run("dedup", rows.height, _final_dedup, rows, recipe)
+        rows, gone, prompt_dedup = stages.run("dedup", rows.height, _final_dedup, rows, recipe)
         audit.append(gone)
         rows, gone = stages.run("decontaminate", rows.height, _decontaminate, rows, harmful, specs, recipe)
         audit.append(gone)
         stages.run("check", rows.height, _leak_check, rows, recipe)
         dropped = pl.concat(audit, how="vertical").sort("stage", "reason", "seed_id", "text")
         sources_manifest = {name: r.manifest_entry() for name, r in sorted(resolved.items())}
-        build_steps = _build_steps(stages.records, dropped, cleaning, quality, recipe)
+        dedup_stats = {"seeds": seed_dedup, "prompts": prompt_dedup}
+        build_steps = _build_steps(stages.records, dropped, cleaning, quality, dedup_stats, recipe)
         text = card.render_card(rows, recipe, sources_manifest, build_steps, taxonomy)
         manifest = {
             "version": recipe.version,
@@ -137,6 +137,7 @@ def build(
             "seed": recipe.seed,
             "sources": sources_manifest,
             "dropped": _reason_counts(dropped),
+            "dedup": dedup_stats,
             "upstream_cleaning": cleaning,
             "upstream_label_quality": quality,
             "stages": [{k: v for k, v in s.items() if k != "seconds"} for s in stages.records],
@@ -251,7 +252,14 @@ def _seed_clusters(harmful: pl.DataFrame, up_rows: pl.DataFrame, recipe: Recipe)
     kept_seeds = harmful.join(clusters.rename({"id": "seed_id"}), on="seed_id").join(
         removed.select(pl.col("id").alias("seed_id")), on="seed_id", how="anti")
     up_rows = up_rows.drop("cluster_id", "cluster_size").join(clusters, on="id").select(list(ROW_SCHEMA))
-    return kept_seeds, up_rows, gone
+    stats = {
+        "rows_in": pool.height,
+        "exact_pairs": exact_pairs.height,
+        "near_pairs_verified": pairs.height - exact_pairs.height,
+        "clusters_with_duplicates": int(clusters.filter(pl.col("cluster_size") > 1)["cluster_id"].n_unique()),
+        "seeds_removed": removed.height,
+    }
+    return kept_seeds, up_rows, gone, stats
 
 
 def _assign_splits(harmful: pl.DataFrame, up_rows: pl.DataFrame, ben_rows: pl.DataFrame, recipe: Recipe):
@@ -326,7 +334,14 @@ def _final_dedup(rows: pl.DataFrame, recipe: Recipe):
         _audit(gone_near, "dedup", "prompt", reason="reason", kept_id="kept_id"),
     ]
     kept = kept.drop("cluster_id", "cluster_size").join(seed_clusters, on="id").select(list(WORK_SCHEMA))
-    return kept, pl.concat(gone)
+    stats = {
+        "rows_in": rows.height,
+        "exact_duplicates_removed": gone_exact.height,
+        "near_duplicates_removed": gone_near.height,
+        "near_duplicate_clusters": int(gone_near["kept_id"].n_unique()),
+        "rows_out": kept.height,
+    }
+    return kept, pl.concat(gone), stats
 
 
 def _decontaminate(rows: pl.DataFrame, harmful: pl.DataFrame, specs: tuple[str, ...], recipe: Recipe):
@@ -361,7 +376,8 @@ def _reason_counts(dropped: pl.DataFrame) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def _build_steps(stages: list[dict], dropped: pl.DataFrame, cleaning: list, quality: dict, recipe: Recipe) -> str:
+def _build_steps(stages: list[dict], dropped: pl.DataFrame, cleaning: list, quality: dict, dedup: dict,
+                 recipe: Recipe) -> str:
     lines = ["| stage | rows in | rows out |", "|---|---|---|"]
     lines += [f"| {s['stage']} | {s['rows_in']} | {s['rows_out']} |" for s in stages if s["stage"] != "write"]
     lines += ["", "Rows removed, by stage and reason (the audit file `audit/dropped.parquet` lists each one):", ""]
@@ -372,6 +388,14 @@ def _build_steps(stages: list[dict], dropped: pl.DataFrame, cleaning: list, qual
                    f"{', candidate pairs verified by exact Jaccard' if d.verify else ''}. Of each cluster the row from "
                    "the highest-priority source survives, ties broken by the lowest id; source priority: "
                    + ", ".join(f"`{s}`" for s in d.priority) + ".")]
+    seeds, prompts = dedup["seeds"], dedup["prompts"]
+    lines += ["", (f"Over seeds ({seeds['rows_in']} requests, upstream rows included): {seeds['exact_pairs']} exact and "
+                   f"{seeds['near_pairs_verified']} verified near-duplicate pairs, "
+                   f"{seeds['clusters_with_duplicates']} clusters with more than one member, "
+                   f"{seeds['seeds_removed']} seeds removed. Over final prompts ({prompts['rows_in']} rows): "
+                   f"{prompts['exact_duplicates_removed']} exact and {prompts['near_duplicates_removed']} near "
+                   f"duplicates removed from {prompts['near_duplicate_clusters']} clusters, {prompts['rows_out']} "
+                   "rows left.")]
     if recipe.split.heldout_templates:
         held = ", ".join(f"{n} for {s}" for s, n in recipe.split.heldout_templates.items())
         lines += ["", f"Held-out templates: per task form, {held}; train never sees them, so held-out splits "
@@ -379,10 +403,22 @@ def _build_steps(stages: list[dict], dropped: pl.DataFrame, cleaning: list, qual
     if cleaning:
         lines += ["", "Cleaning of the authors' release:", ""]
         for step in cleaning:
-            counted = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in step.items()
-                                if k not in ("step", "description"))
+            counted = "; ".join(f"{k.replace('_', ' ')}: {_plain(v)}" for k, v in step.items()
+                                if k not in ("step", "description", "reason"))
             lines.append(f"- **{step['step']}** ({counted}): {step.get('description', '')}")
     if quality:
-        lines += ["", "Label quality of the release's task and category labels: "
-                  + json.dumps({k: v for k, v in quality.items()}, sort_keys=True)]
+        lines += ["", "Label quality of the release's labels, as measured:", ""]
+        lines += [f"- {k.replace('_', ' ')}: {_plain(v)}" for k, v in sorted(quality.items()) if k != "method"]
+        lines += [f"- how it was checked: {quality.get('method', '')}"]
+    if recipe.notes:
+        lines += ["", recipe.notes.strip()]
     return "\n".join(lines)
+
+
+def _plain(value) -> str:
+    """Numbers and small dicts as a person would write them in the card."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_plain(v)}" for k, v in value.items())
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)

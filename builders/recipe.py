@@ -55,6 +55,7 @@ class Recipe:
     split: SplitConfig
     dedup: DedupConfig
     decontaminate: tuple[str, ...] = field(default_factory=tuple)
+    notes: str = ""  # markdown for the card: what this version changes, known limits
     sha256: str = ""
     path: Path | None = None
 
@@ -104,6 +105,7 @@ def _parse(raw: dict, path: Path, sha256: str) -> Recipe:
             split=SplitConfig(ratios=ratios, heldout_templates=heldout),
             dedup=DedupConfig(**{**dedup, "priority": tuple(dedup.get("priority", ()))}),
             decontaminate=tuple(raw.get("decontaminate", ())),
+            notes=raw.get("notes", ""),
             sha256=sha256,
             path=path,
         )
