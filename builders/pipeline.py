@@ -207,7 +207,8 @@ def _priority(recipe: Recipe) -> pl.Expr:
 def _minhash_config(recipe: Recipe) -> minhash.MinHashConfig:
     d = recipe.dedup
     return minhash.MinHashConfig(shingle=d.shingle, ngram=d.ngram, num_perm=d.num_perm, threshold=d.threshold,
-                                 bands=d.bands, rows=d.rows, seed=d.seed, verify=d.verify)
+                                 bands=d.bands, rows=d.rows, fp_weight=d.fp_weight, fn_weight=d.fn_weight,
+                                 seed=d.seed, verify=d.verify)
 
 
 def _seed_clusters(harmful: pl.DataFrame, up_rows: pl.DataFrame, recipe: Recipe):

@@ -29,10 +29,12 @@ class DedupConfig:
     ngram: int = 5
     num_perm: int = 128
     threshold: float = 0.8
-    # LSH banding; looser than the FP/FN optimum for the threshold, because every
-    # candidate pair is verified by exact Jaccard and a missed pair is a leak.
-    bands: int | None = 20
-    rows: int | None = 6
+    # LSH banding.  Left out, it is chosen by minimizing fp_weight * false positives +
+    # fn_weight * false negatives around the threshold.
+    bands: int | None = None
+    rows: int | None = None
+    fp_weight: float = 0.5
+    fn_weight: float = 0.5
     seed: int = 1
     verify: bool = True
     # Which copy of a duplicate survives: lowest rank in this source order, then lowest id.

@@ -74,9 +74,11 @@ def write_folder(
         if dropped is not None:
             write_parquet(dropped, staging / "audit" / "dropped.parquet")
             files["audit/dropped.parquet"] = sha256_file(staging / "audit" / "dropped.parquet")
-        # The card is left out of the file hashes: publishing adds gating and a changelog to it.
+        # The card has its own hash, apart from the data files: publishing adds the repo id,
+        # gating and a changelog to it.
         (staging / "README.md").write_text(card, encoding="utf-8")
-        manifest = {**manifest, "rows": row_counts(rows), "files": dict(sorted(files.items()))}
+        manifest = {**manifest, "rows": row_counts(rows), "files": dict(sorted(files.items())),
+                    "card_sha256": sha256_file(staging / "README.md")}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
                                                encoding="utf-8")
         _replace(staging, out)

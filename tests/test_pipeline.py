@@ -173,3 +173,16 @@ def test_decontaminate_removes_eval_prompts_and_paraphrases(tmp_path, tiny_env):
     assert set(clean["seed_id"]) - set(rows["seed_id"]) == {"harmbench:chips", "harmbench:lock_pick"}
     assert result.dropped["decontaminate/contaminated"] == 2 * len(TASKS)
     assert clean.height - rows.height == 2 * len(TASKS)
+
+
+def test_recipe_banding_falls_back_to_the_weighted_optimum(tmp_path, monkeypatch):
+    from builders.dedup.minhash import optimal_param
+    from builders.pipeline import _minhash_config
+    from builders.recipe import load_recipe
+
+    data = data_dir_with_tiny_recipe(ROOT / "data", tmp_path / "data")
+    recipe = data / "recipes" / "tiny.toml"
+    recipe.write_text(recipe.read_text().replace("bands = 20\nrows = 6\n", "fp_weight = 0.02\nfn_weight = 0.98\n"))
+    monkeypatch.setenv("MTS_DATA_DIR", str(data))
+    assert _minhash_config(load_recipe("tiny")).banding == optimal_param(0.8, 128, 0.02, 0.98) == (17, 7)
+    assert _minhash_config(load_recipe("v2")).banding == (20, 6)

@@ -113,6 +113,8 @@ test = 0.2
 heldout_templates = { validation = 1, test = 2 }
 
 [dedup]
+bands = 20
+rows = 6
 priority = ["harmbench", "strongreject", "donotanswer", "multitaskbench", "advbench", "multitask-safety"]
 """
 
