@@ -29,11 +29,13 @@ def _hub_license(text: str) -> str:
 
 
 def size_category(n: int) -> str:
-    for bound, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-                         (1_000_000, "100K<n<1M")):
-        if n < bound:
+    """The Hub's size_categories label for n rows."""
+    labels = ["n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M", "10M<n<100M", "100M<n<1B",
+              "1B<n<10B", "10B<n<100B", "100B<n<1T"]
+    for power, label in enumerate(labels, start=3):
+        if n < 10**power:
             return label
-    return "1M<n<10M"
+    return "n>1T"
 
 
 def _features(frame: pl.DataFrame) -> list:

@@ -46,7 +46,7 @@ from huggingface_hub.utils import (
 )
 
 from builders import changelog
-from builders.card import REPO_PLACEHOLDER
+from builders.card import REPO_PLACEHOLDER, size_category
 from builders.errors import PublishError
 
 try:  # huggingface_hub >= 1.0 talks HTTP through httpx2
@@ -77,8 +77,6 @@ CONTENT_WARNING = (
     "crime, hate, self-harm and more). It contains no harmful answers: every harmful request is "
     "paired with a refusal."
 )
-SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
-                   (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"))
 
 
 @dataclass
@@ -274,7 +272,7 @@ def check_card(card_text: str, build: Build, *, gate: bool) -> None:
     if data.get("size_categories"):
         total = sum(build.rows.get("default", {}).values()) or sum(
             n for splits in build.rows.values() for n in splits.values())
-        expected = next((name for limit, name in SIZE_CATEGORIES if total < limit), "n>1T")
+        expected = size_category(total)
         given = data["size_categories"]
         given = given if isinstance(given, list) else [given]
         if expected not in given:
