@@ -28,7 +28,7 @@ _READERS = {
 }
 
 
-def _split_spec(spec: str) -> tuple[Path, str | None]:
+def split_spec(spec: str) -> tuple[Path, str | None]:
     """"FILE" or "FILE:COLUMN"; a path that itself contains ':' still works when the file exists."""
     whole = Path(spec)
     if whole.is_file():
@@ -46,7 +46,7 @@ def read_eval_texts(spec: str) -> pl.Series:
     suffix.  Without COLUMN the column "prompt", else "text", is used.  Nulls are
     dropped.  Every problem is a ``BuildError`` that names the file and the fix.
     """
-    path, column = _split_spec(spec)
+    path, column = split_spec(spec)
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise BuildError(

@@ -35,7 +35,7 @@ from .render import render
 from .resources import data_dir
 from .respond import get_responder, lint_refusal
 from .schema import ROW_SCHEMA, SEED_SCHEMA, WORK_SCHEMA, check, conform, messages, row_ids
-from .sources import Resolved, Resolver, load_registry
+from .sources import Resolved, Resolver, load_registry, sha256_file
 from .write import write_folder
 
 AUDIT_SCHEMA = pl.Schema({
@@ -138,6 +138,7 @@ def build(
             "sources": sources_manifest,
             "dropped": _reason_counts(dropped),
             "dedup": dedup_stats,
+            "decontaminate": _eval_files(specs),
             "upstream_cleaning": cleaning,
             "upstream_label_quality": quality,
             "stages": [{k: v for k, v in s.items() if k != "seconds"} for s in stages.records],
@@ -358,6 +359,13 @@ def _decontaminate(rows: pl.DataFrame, harmful: pl.DataFrame, specs: tuple[str, 
         pl.coalesce("request", "prompt").alias("_match"))
     kept, removed = decontaminate(matched, "_match", texts, _minhash_config(recipe))
     return kept.select(list(WORK_SCHEMA)), _audit(removed, "decontaminate", "prompt", kept_id="matched_eval")
+
+
+def _eval_files(specs: tuple[str, ...]) -> list[dict]:
+    """Which evaluation files the build was cleaned against, by content."""
+    from .decontaminate import split_spec
+
+    return [{"spec": spec, "sha256": sha256_file(split_spec(spec)[0])} for spec in specs]
 
 
 def _leak_check(rows: pl.DataFrame, recipe: Recipe) -> None:

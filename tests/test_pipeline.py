@@ -7,6 +7,7 @@ import polars as pl
 import pytest
 
 from builders.pipeline import build
+from builders.sources import sha256_file
 from builders.schema import ROW_SCHEMA, TASKS
 
 from tiny_sources import CATEGORIES, SEEDS_KEPT, SEEDS_PARSED, data_dir_with_tiny_recipe, write_sources
@@ -173,6 +174,8 @@ def test_decontaminate_removes_eval_prompts_and_paraphrases(tmp_path, tiny_env):
     assert set(clean["seed_id"]) - set(rows["seed_id"]) == {"harmbench:chips", "harmbench:lock_pick"}
     assert result.dropped["decontaminate/contaminated"] == 2 * len(TASKS)
     assert clean.height - rows.height == 2 * len(TASKS)
+    manifest = json.loads((Path(result.out) / "manifest.json").read_text())
+    assert manifest["decontaminate"] == [{"spec": f"{evals}:question", "sha256": sha256_file(evals)}]
 
 
 def test_recipe_banding_falls_back_to_the_weighted_optimum(tmp_path, monkeypatch):
