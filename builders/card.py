@@ -93,7 +93,7 @@ def ratio_table(rows: pl.DataFrame) -> str:
     for config, frame in config_frames(rows).items():
         harmful = frame.filter(pl.col("label") == "harmful").height
         benign = frame.height - harmful
-        ratio = f"{harmful / benign:.2f} : 1" if benign else "harmful only"
+        ratio = "harmful only" if not benign else "benign only" if not harmful else f"{harmful / benign:.2f} : 1"
         body.append([f"`{config}`", harmful, benign, ratio])
     return _table(["config", "harmful", "benign", "harmful : benign"], body)
 
