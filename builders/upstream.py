@@ -81,7 +81,7 @@ class Rules:
     assistant_voice: Patterns
     debunk: Patterns
     response_admits: Patterns
-    reviewed_topics: Patterns
+    reviewed_harmless: frozenset[str]  # sha256 of queries reviewed by hand
     gold: str
     blocks: tuple[tuple[int, int, str], ...]
 
@@ -161,10 +161,11 @@ class Rules:
             ("assistant_voice", self.assistant_voice, content),
             ("debunk", self.debunk, content),
             ("response_admits", self.response_admits, _fold(response)),
-            ("reviewed_topic", self.reviewed_topics, content),
         ):
             if _first(patterns, text):
                 return reason
+        if sha256(query) in self.reviewed_harmless:
+            return "reviewed_topic"
         return None
 
 
@@ -219,7 +220,7 @@ def _load(path: Path) -> Rules:
         assistant_voice=_compile(benign["assistant_voice"]),
         debunk=_compile(benign["debunk"]),
         response_admits=_compile(benign["response_admits"]),
-        reviewed_topics=_compile(benign["reviewed_topics"]),
+        reviewed_harmless=frozenset(benign["reviewed_harmless"]),
         gold=raw["quality"]["gold"],
         blocks=tuple((b["first"], b["last"], b["task"]) for b in raw["quality"]["blocks"]),
     )
