@@ -5,7 +5,8 @@ task form there are rows whose response is the task done well.
 
 * ``humaneval_rows``  code: HumanEval problems with their canonical solutions.
 * ``vader_rows``      classification: sentences whose sentiment 20 people rated.
-* ``po_pairs_rows``   translation: human English/French pairs from gettext catalogs.
+* ``po_pairs_rows``   translation: human pairs of English and another language
+                      (the source's ``language``) from gettext catalogs.
 * ``written_rows``    summarization, direct and look-alike rows the project
                       writes itself (``data/benign/*.jsonl``).
 
@@ -442,11 +443,35 @@ def placeholders(text: str) -> list[str]:
     return sorted(found)
 
 
+# The catalog languages a po source may name (ISO 639-1), as prompts call them.
+LANGUAGES = {"fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
+             "pt": "Portuguese", "ja": "Japanese"}
+# Written without capitals or spaces between words: see ``is_translated_sentence``.
+UNSPACED_LANGUAGES = frozenset({"ja"})
+UNSPACED_MIN_CHARS = 6
+UNSPACED_STOPS = "。？！.?!"
+
+
 def is_full_sentence(text: str, min_words: int = 6) -> bool:
-    """Starts with a capital letter, ends with . ? or !, has at least ``min_words`` words."""
+    """Starts with a capital letter, ends with . ? or !, has at least ``min_words`` words.
+
+    Spanish opens questions and exclamations with ¿ or ¡; the capital follows it.
+    """
     text = text.strip()
-    return (bool(text) and text[0].isupper() and text[-1] in ".?!"
+    return (bool(text) and text.lstrip("¿¡")[:1].isupper() and text[-1] in ".?!"
             and len(text.split()) >= min_words)
+
+
+def is_translated_sentence(text: str, language: str | None = None) -> bool:
+    """Whether a catalog's translation into ``language`` is a full sentence.
+
+    Japanese has neither capitals nor spaces between words, so there a sentence
+    is a run of at least ``UNSPACED_MIN_CHARS`` characters ending in a stop.
+    """
+    if language in UNSPACED_LANGUAGES:
+        text = text.strip()
+        return len(text) >= UNSPACED_MIN_CHARS and text[-1] in UNSPACED_STOPS
+    return is_full_sentence(text, min_words=3)
 
 
 def unwrap(text: str) -> str:
@@ -454,60 +479,79 @@ def unwrap(text: str) -> str:
     return " ".join(text.split())
 
 
-def pair_skip_reason(entry: PoEntry) -> str | None:
-    """Why a catalog entry is not a usable EN/FR pair, or None if it is one."""
-    english, french = unwrap(entry.msgid), unwrap(entry.msgstr)
+def pair_skip_reason(entry: PoEntry, language: str | None = None) -> str | None:
+    """Why a catalog entry is not a usable pair of English and ``language``, or None if it is one."""
+    english, translation = unwrap(entry.msgid), unwrap(entry.msgstr)
     if "fuzzy" in entry.flags:
         return "fuzzy"
     if entry.plural:
         return "plural"
-    if not english or not french or english == french:
+    if not english or not translation or english == translation:
         return "untranslated"
-    if not is_full_sentence(english) or not is_full_sentence(french, min_words=3):
+    if not is_full_sentence(english) or not is_translated_sentence(translation, language):
         return "not_a_sentence"
-    if placeholders(english) != placeholders(french):
+    if placeholders(english) != placeholders(translation):
         return "placeholders"
     return None
 
 
-TRANSLATE_TEMPLATES = (
-    # (template, direction): both directions, so that which way a request
-    # translates never tells a benign row from a harmful one.
-    (Template("benign/translate_en_fr/plain@v1", "Translate into French:\n\n{text}"), "en_fr"),
-    (Template("benign/translate_en_fr/labelled@v1",
-              "Translate the following English sentence into French.\n\nEnglish: {text}\nFrench:"), "en_fr"),
-    (Template("benign/translate_en_fr/interface@v1",
-              "This message comes from a software user interface. Translate it into French, keeping "
-              "any placeholders and markup exactly as they are.\n\n{text}"), "en_fr"),
-    (Template("benign/translate_en_fr/how@v1", "How would you say this in French?\n\n{text}"), "en_fr"),
-    (Template("benign/translate_fr_en/plain@v1",
-              "Translate the following text from French to English: {text}"), "fr_en"),
-    (Template("benign/translate_fr_en/meaning@v1",
-              "What does this French sentence say in English? Give only the translation.\n\n{text}"),
-     "fr_en"),
+# (name, prompt, direction): both directions, so that which way a request
+# translates never tells a benign row from a harmful one.  ``{language}`` is
+# the catalog's language; a template's id names the direction with the
+# language codes, e.g. benign/translate_en_de/plain@v1.
+_TRANSLATE_PATTERNS = (
+    ("plain", "Translate into {language}:\n\n{text}", "to"),
+    ("labelled", "Translate the following English sentence into {language}.\n\n"
+                 "English: {text}\n{language}:", "to"),
+    ("interface", "This message comes from a software user interface. Translate it into {language}, "
+                  "keeping any placeholders and markup exactly as they are.\n\n{text}", "to"),
+    ("how", "How would you say this in {language}?\n\n{text}", "to"),
+    ("plain", "Translate the following text from {language} to English: {text}", "from"),
+    ("meaning", "What does this {language} sentence say in English? Give only the translation.\n\n{text}",
+     "from"),
 )
 
 
+def translate_templates(language: str) -> tuple[tuple[Template, str], ...]:
+    """(template, direction) pairs for one catalog language; direction is "en_<code>" or "<code>_en"."""
+    if language not in LANGUAGES:
+        raise BuildError(f"no translation templates for language {language!r}; known: {sorted(LANGUAGES)}")
+    templates = []
+    for name, pattern, way in _TRANSLATE_PATTERNS:
+        direction = f"en_{language}" if way == "to" else f"{language}_en"
+        prompt = pattern.format(language=LANGUAGES[language], text="{text}")
+        templates.append((Template(f"benign/translate_{direction}/{name}@v1", prompt), direction))
+    return tuple(templates)
+
+
+TRANSLATE_TEMPLATES = translate_templates("fr")
+
+
 def po_pairs_rows(files: Mapping[str, Path], source: Any) -> pl.DataFrame:
-    """One translation row per usable EN/FR pair of the source's .po files.
+    """One translation row per usable pair of English and ``source.language`` in the .po files.
 
     Files are read in name order; a message already taken from an earlier
     entry (of any file) is skipped.
     The reference answer is the catalog's human translation (or, for the
-    French-to-English templates, the original English message).
+    templates that translate into English, the original English message).
     """
+    language = getattr(source, "language", None)
+    if not language:
+        raise BuildError(f"source `{source.name}` reads .po catalogs but names no `language` "
+                         f"in data/sources.toml (one of {sorted(LANGUAGES)})")
+    templates = translate_templates(language)
     records, seen = [], set()
     for name in sorted(files):
         raw = Path(files[name]).read_bytes()
         for entry in parse_po(raw.decode(_po_charset(raw)), name):
-            english, french = unwrap(entry.msgid), unwrap(entry.msgstr)
-            if not english or pair_skip_reason(entry) or english in seen:
+            english, translation = unwrap(entry.msgid), unwrap(entry.msgstr)
+            if not english or pair_skip_reason(entry, language) or english in seen:
                 continue
             seen.add(english)
             key = hashlib.sha256(f"{entry.msgctxt}\x04{entry.msgid}".encode("utf-8")).hexdigest()[:12]
             seed_id = f"{source.name}:{name}:{key}"
-            template, direction = TRANSLATE_TEMPLATES[_stable_int(seed_id) % len(TRANSLATE_TEMPLATES)]
-            text, answer = (english, french) if direction == "en_fr" else (french, english)
+            template, direction = templates[_stable_int(seed_id) % len(templates)]
+            text, answer = (english, translation) if direction.startswith("en_") else (translation, english)
             records.append(_reference(
                 prompt=template.prompt.format(text=text), response=answer, task="translation",
                 seed_id=seed_id, template_id=template.template_id, category_raw=name, source=source,

@@ -44,7 +44,7 @@ def _features(frame: pl.DataFrame) -> list:
     return datasets.Features.from_arrow_schema(frame.head(0).to_arrow().schema)._to_yaml_list()
 
 
-def front_matter(rows: pl.DataFrame, recipe, licenses: list[str]) -> dict:
+def front_matter(rows: pl.DataFrame, recipe, licenses: list[str], languages: list[str]) -> dict:
     configs, infos = [], []
     for config, frame in config_frames(rows).items():
         present = [s for s in SPLITS if frame.filter(pl.col("split") == s).height]
@@ -73,7 +73,7 @@ def front_matter(rows: pl.DataFrame, recipe, licenses: list[str]) -> dict:
     return {
         "pretty_name": recipe.pretty_name,
         "license": sorted({_hub_license(text) for text in licenses}),
-        "language": ["en", "fr"] if "translation" in tasks else ["en"],
+        "language": languages,
         "task_categories": categories,
         "size_categories": [size_category(rows.height)],
         "tags": ["safety", "refusal", "red-teaming", "multitask", "not-for-all-audiences"],
@@ -121,7 +121,10 @@ def source_table(sources: dict) -> str:
 
 def render_card(rows: pl.DataFrame, recipe, sources: dict, build_steps: str, taxonomy: dict) -> str:
     licenses = [entry["license"] for entry in sources.values()] + ["MIT"]
-    header = yaml.safe_dump(front_matter(rows, recipe, licenses), sort_keys=False, allow_unicode=True, width=100)
+    # English throughout, plus the languages of the sources that bring other text.
+    languages = ["en", *sorted({entry["language"] for entry in sources.values() if entry.get("language")} - {"en"})]
+    header = yaml.safe_dump(front_matter(rows, recipe, licenses, languages), sort_keys=False, allow_unicode=True,
+                            width=100)
     slots = {
         "yaml": header.rstrip("\n"),
         "pretty_name": recipe.pretty_name,

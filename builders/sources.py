@@ -61,6 +61,7 @@ class Source:
     parser: str
     role: str
     files: tuple[PinnedFile, ...] = field(default_factory=tuple)
+    language: str | None = None  # ISO 639-1 code of a translation source's catalogs
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Resolved:
             "title": self.source.title,
             "version": self.source.version if self.pinned else "unpinned",
             "license": self.source.license,
+            "language": self.source.language,
             "pinned": self.pinned,
             "origin": self.origin,
             "files": {name: {"sha256": sha256_file(path)} for name, path in sorted(self.files.items())},

@@ -22,14 +22,15 @@ import pytest
 
 from builders import benign, schema
 from builders.errors import BuildError, SourcePinError
+from builders.sources import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 
 
-def source(name: str) -> SimpleNamespace:
-    """The three provenance fields a parser reads from a pinned source."""
-    return SimpleNamespace(name=name, version=f"{name}==0.0.1", license="MIT")
+def source(name: str, language: str | None = None) -> SimpleNamespace:
+    """The fields a parser reads from a pinned source: provenance and, for catalogs, a language."""
+    return SimpleNamespace(name=name, version=f"{name}==0.0.1", license="MIT", language=language)
 
 
 def passes_check(df: pl.DataFrame) -> None:
@@ -402,7 +403,7 @@ def po_files(tmp_path: Path) -> dict[str, Path]:
 
 
 def test_po_pairs_rows_keep_good_pairs_once_in_either_direction(tmp_path):
-    rows = benign.po_pairs_rows(po_files(tmp_path), source("toy_fr"))
+    rows = benign.po_pairs_rows(po_files(tmp_path), source("toy_fr", "fr"))
     passes_check(rows)
     assert set(rows["task"]) == {"translation"}
     pairs = {
@@ -443,7 +444,7 @@ def test_po_pairs_rows_use_both_directions():
 def test_po_pairs_rows_empty_catalog_gives_an_empty_checked_frame(tmp_path):
     path = tmp_path / "empty.po"
     path.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n', encoding="utf-8")
-    rows = benign.po_pairs_rows({"empty.po": path}, source("toy_fr"))
+    rows = benign.po_pairs_rows({"empty.po": path}, source("toy_fr", "fr"))
     assert rows.height == 0 and rows.schema == schema.ROW_SCHEMA
 
 
@@ -452,9 +453,172 @@ def test_po_catalog_with_a_placeholder_charset_reads_as_utf8(tmp_path):
     path.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=CHARSET\\n"\n\n'
                     'msgid "Your session expired, please sign in again."\n'
                     'msgstr "Votre session a expiré, veuillez vous reconnecter."\n', encoding="utf-8")
-    rows = benign.po_pairs_rows({"template.po": path}, source("toy_fr"))
+    rows = benign.po_pairs_rows({"template.po": path}, source("toy_fr", "fr"))
     assert rows.height == 1
     assert "expiré" in rows["prompt"][0] + rows["response"][0]
+
+
+# What French rows looked like before catalogs in other languages were added: the same
+# fixture must keep giving exactly these rows (ids, templates and prompts).
+FRENCH_ROWS = [
+    ("e9b6afee169bc4ed", "benign/translate_en_fr/labelled@v1",
+     "Translate the following English sentence into French.\n\n"
+     "English: The file %(name)s was saved to your account.\nFrench:"),
+    ("aaaa17bce979fac9", "benign/translate_en_fr/interface@v1",
+     "This message comes from a software user interface. Translate it into French, keeping any "
+     "placeholders and markup exactly as they are.\n\n"
+     "Please check the address you entered and try again in a few minutes."),
+    ("395e1fb6f1f51469", "benign/translate_fr_en/plain@v1",
+     "Translate the following text from French to English: "
+     "Dites « bonjour » aux nouveaux membres de l’équipe."),
+    ("7b83dbf718e47442", "benign/translate_en_fr/interface@v1",
+     "This message comes from a software user interface. Translate it into French, keeping any "
+     "placeholders and markup exactly as they are.\n\nOpen the file that you saved last time."),
+    ("0c9cf51103128add", "benign/translate_en_fr/how@v1",
+     "How would you say this in French?\n\nTabs and backslashes \\ are kept as written here."),
+    ("e6a0f04a7d9995ed", "benign/translate_fr_en/meaning@v1",
+     "What does this French sentence say in English? Give only the translation.\n\n"
+     "Votre session a expiré, veuillez vous reconnecter."),
+]
+FRENCH_TEMPLATES = {
+    "benign/translate_en_fr/plain@v1": "Translate into French:\n\n{text}",
+    "benign/translate_en_fr/labelled@v1":
+        "Translate the following English sentence into French.\n\nEnglish: {text}\nFrench:",
+    "benign/translate_en_fr/interface@v1":
+        "This message comes from a software user interface. Translate it into French, keeping any "
+        "placeholders and markup exactly as they are.\n\n{text}",
+    "benign/translate_en_fr/how@v1": "How would you say this in French?\n\n{text}",
+    "benign/translate_fr_en/plain@v1": "Translate the following text from French to English: {text}",
+    "benign/translate_fr_en/meaning@v1":
+        "What does this French sentence say in English? Give only the translation.\n\n{text}",
+}
+
+
+def test_french_rows_are_unchanged(tmp_path):
+    rows = benign.po_pairs_rows(po_files(tmp_path), source("toy_fr", "fr"))
+    assert rows.select("id", "template_id", "prompt").rows() == FRENCH_ROWS
+    assert {t.template_id: t.prompt for t, _ in benign.TRANSLATE_TEMPLATES} == FRENCH_TEMPLATES
+    assert benign.translate_templates("fr") == benign.TRANSLATE_TEMPLATES
+
+
+def catalog(pairs: list[tuple[str, str]], header: str = "charset=UTF-8") -> str:
+    """A .po file holding ``pairs`` of (English, translation)."""
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    body = [f'msgid ""\nmsgstr ""\n"Content-Type: text/plain; {header}\\n"\n']
+    body += [f"msgid {quoted(english)}\nmsgstr {quoted(translation)}\n" for english, translation in pairs]
+    return "\n".join(body)
+
+
+# Messages with their human-style German translations; numbered, so there are
+# enough rows for every template to be used.
+GERMAN_PAIRS = [(f"Report number {n} was saved in the shared archive.",
+                 f"Bericht Nummer {n} wurde im gemeinsamen Archiv gespeichert.") for n in range(1, 25)]
+GERMAN_PAIRS += [
+    ("The file %(name)s was saved to your account.", "Die Datei %(name)s wurde in Ihrem Konto gespeichert."),
+    ("Save", "Speichern"),  # not a sentence
+    ("Click <a href=\"%s\">here</a> to open the settings page.",
+     "Klicken Sie hier, um die Einstellungen zu öffnen."),  # lost its link and placeholder
+    ("This message was never translated into German.", "This message was never translated into German."),
+]
+
+
+def test_german_catalogs_give_german_rows_with_their_own_templates(tmp_path):
+    path = tmp_path / "core-django.po"
+    path.write_text(catalog(GERMAN_PAIRS), encoding="utf-8")
+    rows = benign.po_pairs_rows({path.name: path}, source("toy_de", "de"))
+    passes_check(rows)
+    assert rows.height == 25
+    german = dict(GERMAN_PAIRS)
+    french_ids = {t.template_id for t, _ in benign.TRANSLATE_TEMPLATES}
+    german_ids = {t.template_id for t, _ in benign.translate_templates("de")}
+    assert not german_ids & french_ids
+    assert set(rows["template_id"]) == german_ids  # 25 rows use all six templates
+    for row in rows.iter_rows(named=True):
+        assert "German" in row["prompt"] and "French" not in row["prompt"]
+        if row["template_id"].startswith("benign/translate_en_de/"):
+            english = next(en for en in german if en in row["prompt"])
+            assert row["response"] == german[english]
+        else:
+            assert row["template_id"].startswith("benign/translate_de_en/")
+            assert "from German to English" in row["prompt"] or "this German sentence" in row["prompt"]
+            assert german[row["response"]] in row["prompt"]
+
+
+def test_templates_name_their_language_both_ways():
+    seen = set()
+    for code, name in benign.LANGUAGES.items():
+        templates = benign.translate_templates(code)
+        assert {direction for _, direction in templates} == {f"en_{code}", f"{code}_en"}
+        for template, direction in templates:
+            assert template.template_id.startswith(f"benign/translate_{direction}/")
+            assert name in template.prompt and "{text}" in template.prompt
+            others = set(benign.LANGUAGES.values()) - {name}
+            assert not any(other in template.prompt for other in others)
+        ids = {template.template_id for template, _ in templates}
+        assert len(ids) == len(templates) and not ids & seen
+        seen |= ids
+    assert benign.translate_templates("de")[0][0].prompt == "Translate into German:\n\n{text}"
+    assert (benign.translate_templates("de")[4][0].prompt
+            == "Translate the following text from German to English: {text}")
+
+
+@pytest.mark.parametrize(("language", "translation", "full"), [
+    ("ja", "ファイルを保存しました。", True),
+    ("ja", "このページを削除してもよろしいですか？", True),
+    ("ja", "保存しました", False),  # no stop
+    ("ja", "保存。", False),  # too short
+    ("es", "¿Está seguro de que quiere borrar esta página?", True),
+    ("es", "¡Los cambios se guardaron correctamente!", True),
+    ("es", "¿está seguro de que quiere borrar esta página?", False),
+    ("de", "Die Datei wurde gespeichert.", True),
+    ("de", "die Datei wurde gespeichert.", False),
+    ("fr", "Le fichier a été enregistré", False),
+])
+def test_translated_sentence_rules_per_language(language, translation, full):
+    assert benign.is_translated_sentence(translation, language) is full
+    entry = benign.PoEntry(msgid="The file was saved to your account just now.", msgstr=translation)
+    assert (benign.pair_skip_reason(entry, language) is None) is full
+
+
+def test_japanese_catalogs_keep_sentences_ending_in_a_full_stop(tmp_path):
+    pairs = [("The page %(title)s was published just now.", "ページ %(title)s を公開しました。"),
+             ("Are you sure you want to delete this page?", "このページを削除してもよろしいですか？"),
+             ("The requested page could not be found.", "ページが見つかりませんでした"),  # no stop
+             ("The page %(title)s was deleted just now.", "ページを削除しました。")]  # lost %(title)s
+    path = tmp_path / "core-django.po"
+    path.write_text(catalog(pairs), encoding="utf-8")
+    rows = benign.po_pairs_rows({path.name: path}, source("toy_ja", "ja"))
+    passes_check(rows)
+    assert rows.height == 2
+    assert rows["prompt"].str.contains("Japanese").all()
+    assert rows["template_id"].str.contains(r"^benign/translate_(en_ja|ja_en)/").all()
+    assert not rows["prompt"].str.contains("見つかりません|削除しました").any()
+
+
+@pytest.mark.parametrize("language", [None, "", "xx"])
+def test_po_pairs_rows_need_a_known_language(tmp_path, language):
+    path = tmp_path / "core-django.po"
+    path.write_text(catalog(GERMAN_PAIRS[:2]), encoding="utf-8")
+    with pytest.raises(BuildError, match="language"):
+        benign.po_pairs_rows({path.name: path}, source("toy", language))
+
+
+def test_every_po_source_names_the_language_of_its_catalogs():
+    registry = load_registry()
+    po_sources = [s for s in registry.values() if s.parser == "po_pairs"]
+    assert {s.language for s in po_sources} >= {"fr", "de", "es", "it"}
+    for po in po_sources:
+        assert po.language in benign.LANGUAGES, po.name
+        assert po.name.endswith(f"_{po.language}"), po.name
+        for pinned in po.files:
+            # the catalog folder is the language, possibly with a region (pt_BR)
+            folder = re.search(r"/locale/([^/]+)/LC_MESSAGES/", pinned.member).group(1)
+            assert folder.split("_")[0] == po.language, (po.name, pinned.member)
+        assert len({pinned.name for pinned in po.files}) == len(po.files), po.name
+    recipe = tomllib.loads((DATA / "recipes" / "v2.toml").read_text(encoding="utf-8"))
+    po_names = {s.name for s in po_sources}
+    assert po_names <= set(recipe["benign_sources"]) and po_names <= set(recipe["dedup"]["priority"])
 
 
 def test_parse_po_rejects_garbage():
@@ -652,7 +816,8 @@ def test_parsers_on_the_real_pinned_files(tmp_path):
     frames = {}
     for name in REAL_SOURCES:
         parser = benign.BENIGN_PARSERS[pins[name]["parser"]]
-        meta = SimpleNamespace(name=name, version=pins[name]["version"], license=pins[name]["license"])
+        meta = SimpleNamespace(name=name, version=pins[name]["version"], license=pins[name]["license"],
+                               language=pins[name].get("language"))
         frames[name] = parser(real_files(name, pins, tmp_path), meta)
         passes_check(frames[name])
     assert frames["humaneval"].height == 164
@@ -664,3 +829,22 @@ def test_parsers_on_the_real_pinned_files(tmp_path):
     assert frames["django_fr"].height >= 100 and frames["sphinx_fr"].height >= 50
     everything = pl.concat([*frames.values(), benign.written_rows(DATA)])
     schema.check(everything, "benign")  # ids stay unique across all benign rows
+
+
+PO_SOURCES = sorted(name for name, entry in tomllib.loads((DATA / "sources.toml").read_text(encoding="utf-8"))
+                    .items() if entry["parser"] == "po_pairs")
+
+
+@pytest.mark.parametrize("name", PO_SOURCES)
+def test_real_catalogs_give_pairs_in_their_language(name, tmp_path):
+    if not _cached(name):
+        pytest.skip(f"the pinned files of {name} are not in the user cache (run build-dataset --version v2)")
+    pins = tomllib.loads((DATA / "sources.toml").read_text(encoding="utf-8"))
+    language = pins[name]["language"]
+    meta = SimpleNamespace(name=name, version=pins[name]["version"], license=pins[name]["license"],
+                           language=language)
+    rows = benign.po_pairs_rows(real_files(name, pins, tmp_path), meta)
+    passes_check(rows)
+    assert rows.height >= 50
+    assert rows["prompt"].str.contains(benign.LANGUAGES[language]).all()
+    assert rows["template_id"].str.contains(f"^benign/translate_(en_{language}|{language}_en)/").all()
