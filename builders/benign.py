@@ -62,12 +62,7 @@ class Template:
 
 def pick(seed_id: str, templates: Sequence[Template]) -> Template:
     """The template for one seed: stable across builds, spread evenly over seeds."""
-    return templates[_stable_int(seed_id) % len(templates)]
-
-
-def _stable_int(*parts: str) -> int:
-    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big")
+    return templates[schema.stable_int(seed_id) % len(templates)]
 
 
 def _frame(records: list[dict[str, str]], stage: str) -> pl.DataFrame:
@@ -285,7 +280,7 @@ def vader_rows(files: Mapping[str, Path], source: Any, per_cell: int = VADER_PER
             seen.add(text.casefold())
             seed_id = f"{source.name}:{corpus}:{item_id}"
             cells.setdefault((corpus, label), []).append(
-                (_stable_int(VADER_SAMPLE_SALT, seed_id), seed_id, text))
+                (schema.stable_int(VADER_SAMPLE_SALT, seed_id), seed_id, text))
     records = []
     for (corpus, label), candidates in sorted(cells.items()):
         for _, seed_id, text in sorted(candidates)[:per_cell]:
@@ -330,7 +325,7 @@ def _classify_record(seed_id: str, corpus: str, text: str, label: str, source: A
     template = pick(seed_id, CLASSIFY_TEMPLATES)
     # The option order varies with the seed, so the right letter is not always the same.
     orders = list(itertools.permutations(SENTIMENTS))
-    order = orders[_stable_int("options", seed_id) % len(orders)]
+    order = orders[schema.stable_int("options", seed_id) % len(orders)]
     letter = "ABC"[order.index(label)]
     options = "\n".join(f"{'ABC'[i]}) {option}" for i, option in enumerate(order))
     fields = {"kind": VADER_KINDS.get(corpus, "text"), "text": text, "options": options,
@@ -550,7 +545,7 @@ def po_pairs_rows(files: Mapping[str, Path], source: Any) -> pl.DataFrame:
             seen.add(english)
             key = hashlib.sha256(f"{entry.msgctxt}\x04{entry.msgid}".encode("utf-8")).hexdigest()[:12]
             seed_id = f"{source.name}:{name}:{key}"
-            template, direction = templates[_stable_int(seed_id) % len(templates)]
+            template, direction = templates[schema.stable_int(seed_id) % len(templates)]
             text, answer = (english, translation) if direction.startswith("en_") else (translation, english)
             records.append(_reference(
                 prompt=template.prompt.format(text=text), response=answer, task="translation",

@@ -24,7 +24,7 @@ import polars as pl
 
 from .errors import RecipeError
 from .resources import data_dir
-from .schema import SEED_SCHEMA, SPLITS
+from .schema import SEED_SCHEMA, SPLITS, stable_int
 
 NAME = "render"
 
@@ -48,11 +48,6 @@ _FIELDS = {"id", "kind", "text", "digest", "options"}
 def digest(text: str) -> str:
     """The fingerprint a template records of its own text."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
-def _score(*parts: object) -> int:
-    # hashlib, not hash(): Python salts str hashes per process.
-    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()[:8], "big")
 
 
 @dataclass(frozen=True)
@@ -79,7 +74,7 @@ class Form:
         the seed and the highest wins, so adding or retiring a template moves only
         the seeds that template wins or held."""
         pool = self.templates if among is None else among
-        return max(pool, key=lambda t: _score(seed, self.name, seed_id, t.id))
+        return max(pool, key=lambda t: stable_int(seed, self.name, seed_id, t.id))
 
     def reserved(self, heldout: Mapping[str, int], seed: int) -> dict[str, tuple[Template, ...]]:
         """Split the pool by split: ``heldout`` says how many templates only
@@ -93,7 +88,7 @@ class Form:
                 f"form '{self.name}' has {len(self.templates)} templates; cannot hold out {dict(heldout)} "
                 "and keep some for train"
             )
-        ranked = sorted(self.templates, key=lambda t: (_score("heldout", seed, self.name, t.id), t.id))
+        ranked = sorted(self.templates, key=lambda t: (stable_int("heldout", seed, self.name, t.id), t.id))
         pools: dict[str, tuple[Template, ...]] = {}
         start = 0
         for split in SPLITS[1:]:  # validation, test

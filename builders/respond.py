@@ -15,7 +15,6 @@ and a ``respond(rows) -> pl.Series`` method fits the ``Responder`` protocol.
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import re
 import string
@@ -29,6 +28,7 @@ import polars as pl
 
 from .errors import RecipeError
 from .render import FORMS, load_forms, templates_dir
+from .schema import stable_int
 
 NAME = "respond"
 REFUSALS_FILE = "refusals.toml"
@@ -67,11 +67,6 @@ def _lint_text(text: str) -> list[str]:
     if NUMBER.search(text):
         problems.append("contains a number that could be taken for a phone number")
     return problems
-
-
-def _stable_int(*parts: object) -> int:
-    # hashlib, not hash(): Python salts str hashes per process.
-    return int.from_bytes(hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()[:8], "big")
 
 
 def _words(text: str) -> int:
@@ -122,7 +117,7 @@ class RefusalLibrary:
 
 
 def _pick(pool: tuple[str, ...], *key: object) -> str:
-    return pool[_stable_int(*key) % len(pool)]
+    return pool[stable_int(*key) % len(pool)]
 
 
 def _fields(pattern: str) -> set[str]:

@@ -61,6 +61,14 @@ def row_id(*parts: str) -> str:
     return digest[:16]
 
 
+def stable_int(*parts: object) -> int:
+    """A 64-bit number fixed by ``parts``, the same in every process and build.
+
+    Template and sample choices use it; Python's ``hash()`` is salted per process."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
 def row_ids(*columns: str) -> pl.Expr:
     """``row_id`` over columns of a frame, vectorised by polars."""
     return pl.concat_str([pl.col(c) for c in columns], separator="\x1f").map_elements(
