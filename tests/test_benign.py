@@ -13,7 +13,6 @@ import re
 import shutil
 import tarfile
 import tomllib
-import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
