@@ -402,9 +402,10 @@ def test_cli_help_documents_every_option():
 
 
 def test_publishes_a_real_v1_build(hub, shared_sources, tmp_path):
-    pipeline = pytest.importorskip("builders.pipeline")
+    from builders.pipeline import build
+
     out = tmp_path / "dist-v1"
-    pipeline.build("v1", out=out, sources_dir=shared_sources, progress=False)
+    build("v1", out=out, sources_dir=shared_sources, progress=False)
     repo = "acme/real-v1"
 
     result = publish_json(hub, tmp_path, out, repo)
@@ -417,3 +418,17 @@ def test_publishes_a_real_v1_build(hub, shared_sources, tmp_path):
     assert by_id(load_rows(hub, tmp_path, repo, "translation", "v1")) == by_id(local_rows(out, "translation"))
     again = publish_json(hub, tmp_path, out, repo)
     assert again["changed"] is False and again["commit"] is None
+
+
+def test_build_dataset_push_to_hub_builds_then_publishes(hub, shared_sources, tmp_path):
+    out, repo = tmp_path / "pushed-v1", "acme/pushed"
+    code = "from builders.cli import build_dataset; build_dataset(prog_name='build-dataset')"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "--version", "v1", "--sources", str(shared_sources), "--out", str(out),
+         "--push-to-hub", repo, "--json", "--quiet"],
+        capture_output=True, text=True, env=hf_env(tmp_path / "home", hub.url), cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["publish"]["tag"] == "v1" and summary["publish"]["verified"]
+    assert hub.state.repo(repo).tags["v1"] == summary["publish"]["commit"]
+    assert by_id(load_rows(hub, tmp_path, repo, "code", "v1")) == by_id(local_rows(out, "code"))
