@@ -3,12 +3,12 @@
 They keep a model helpful while it learns to refuse harmful requests: for each
 task form there are rows whose response is the task done well.
 
-* ``humaneval_rows``  code: HumanEval problems with their canonical solutions.
+* ``humaneval_rows``  code: HumanEval problems with their canonical solutions (kept
+                      for users' own recipes; v2 only decontaminates against it).
 * ``vader_rows``      classification: sentences whose sentiment 20 people rated.
 * ``po_pairs_rows``   translation: human pairs of English and another language
                       (the source's ``language``) from gettext catalogs.
-* ``written_rows``    summarization, direct and look-alike rows the project
-                      writes itself (``data/benign/*.jsonl``).
+* ``written_rows``    document summaries the project writes itself.
 
 Each parser returns a frame in ``ROW_SCHEMA`` order that passed ``schema.check``.
 Which template a row gets is a pure function of its ``seed_id``, so a rebuild
@@ -42,7 +42,7 @@ PROJECT_LICENSE = "MIT"
 
 # The columns a parser fills itself; ids, messages and clusters are derived.
 _FILLED = ("prompt", "response", "task", "label", "subtype", "category", "category_raw",
-           "seed_id", "template_id", "source", "source_version", "license")
+           "seed_id", "template_id", "source", "source_version", "license", "language")
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ def _frame(records: list[dict[str, str]], stage: str) -> pl.DataFrame:
     df = df.with_columns(
         id=schema.row_ids("seed_id", "task", "template_id"),
         messages=schema.messages(),
+        action=pl.lit("answer"),
+        lookalike_type=pl.lit("none"),
         cluster_id=pl.col("seed_id"),
         cluster_size=pl.lit(1, dtype=pl.Int32),
     )
@@ -84,7 +86,7 @@ def _reference(prompt: str, response: str, task: str, seed_id: str, template_id:
         "prompt": prompt, "response": response, "task": task, "label": "benign",
         "subtype": "reference", "category": "none", "category_raw": category_raw,
         "seed_id": seed_id, "template_id": template_id, "source": source.name,
-        "source_version": source.version, "license": source.license,
+        "source_version": source.version, "license": source.license, "language": "en",
     }
 
 
@@ -440,9 +442,9 @@ def placeholders(text: str) -> list[str]:
 
 # The catalog languages a po source may name (ISO 639-1), as prompts call them.
 LANGUAGES = {"fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
-             "pt": "Portuguese", "ja": "Japanese"}
+             "pt": "Portuguese", "ja": "Japanese", "zh": "Simplified Chinese"}
 # Written without capitals or spaces between words: see ``is_translated_sentence``.
-UNSPACED_LANGUAGES = frozenset({"ja"})
+UNSPACED_LANGUAGES = frozenset({"ja", "zh"})
 UNSPACED_MIN_CHARS = 6
 UNSPACED_STOPS = "。？！.?!"
 
@@ -522,19 +524,21 @@ def translate_templates(language: str) -> tuple[tuple[Template, str], ...]:
 TRANSLATE_TEMPLATES = translate_templates("fr")
 
 
-def po_pairs_rows(files: Mapping[str, Path], source: Any) -> pl.DataFrame:
-    """One translation row per usable pair of English and ``source.language`` in the .po files.
+PAIR_SCHEMA = pl.Schema({"seed_id": pl.String, "english": pl.String, "translation": pl.String,
+                         "file": pl.String, "source": pl.String, "source_version": pl.String,
+                         "license": pl.String})
 
-    Files are read in name order; a message already taken from an earlier
-    entry (of any file) is skipped.
-    The reference answer is the catalog's human translation (or, for the
-    templates that translate into English, the original English message).
-    """
+
+def po_pairs(files: Mapping[str, Path], source: Any) -> pl.DataFrame:
+    """Every usable pair of English and ``source.language`` in the .po files
+    (``PAIR_SCHEMA``).  Files are read in name order; a message already taken
+    from an earlier entry (of any file) is skipped."""
     language = getattr(source, "language", None)
     if not language:
         raise BuildError(f"source `{source.name}` reads .po catalogs but names no `language` "
                          f"in data/sources.toml (one of {sorted(LANGUAGES)})")
-    templates = translate_templates(language)
+    if language not in LANGUAGES:
+        raise BuildError(f"source `{source.name}`: language {language!r} is not one of {sorted(LANGUAGES)}")
     records, seen = [], set()
     for name in sorted(files):
         raw = Path(files[name]).read_bytes()
@@ -544,13 +548,27 @@ def po_pairs_rows(files: Mapping[str, Path], source: Any) -> pl.DataFrame:
                 continue
             seen.add(english)
             key = hashlib.sha256(f"{entry.msgctxt}\x04{entry.msgid}".encode("utf-8")).hexdigest()[:12]
-            seed_id = f"{source.name}:{name}:{key}"
-            template, direction = templates[schema.stable_int(seed_id) % len(templates)]
-            text, answer = (english, translation) if direction.startswith("en_") else (translation, english)
-            records.append(_reference(
-                prompt=template.prompt.format(text=text), response=answer, task="translation",
-                seed_id=seed_id, template_id=template.template_id, category_raw=name, source=source,
-            ))
+            records.append({"seed_id": f"{source.name}:{name}:{key}", "english": english,
+                            "translation": translation, "file": name, "source": source.name,
+                            "source_version": source.version, "license": source.license})
+    return pl.DataFrame(records, schema=PAIR_SCHEMA)
+
+
+def po_pairs_rows(files: Mapping[str, Path], source: Any) -> pl.DataFrame:
+    """One translation row per usable pair through the benign-only translation
+    templates (both directions).  The reference answer is the catalog's human
+    translation (or, for the templates that translate into English, the
+    original English message)."""
+    templates = translate_templates(source.language)
+    records = []
+    for pair in po_pairs(files, source).iter_rows(named=True):
+        template, direction = templates[schema.stable_int(pair["seed_id"]) % len(templates)]
+        text, answer = ((pair["english"], pair["translation"]) if direction.startswith("en_")
+                        else (pair["translation"], pair["english"]))
+        records.append(_reference(
+            prompt=template.prompt.format(text=text), response=answer, task="translation",
+            seed_id=pair["seed_id"], template_id=template.template_id, category_raw=pair["file"], source=source,
+        ))
     return _frame(records, f"benign/{source.name}")
 
 
@@ -576,20 +594,16 @@ SUMMARIZE_TEMPLATES = (
     Template("benign/summarize/after@v1",
              "{document}\n\nSummarize the above text briefly."),
 )
-DIRECT_TEMPLATE = Template("benign/direct/verbatim@v1", "{prompt}")
-LOOKALIKE_TEMPLATE = Template("benign/lookalike/verbatim@v1", "{prompt}")
 
 SUMMARY_FIELDS = ("id", "title", "document", "summary", "kind")
-DIRECT_FIELDS = ("id", "topic", "prompt", "response")
-LOOKALIKE_FIELDS = ("id", "category", "task", "prompt", "response")
 
 
 def written_rows(data_dir: Path) -> pl.DataFrame:
-    """Rows from ``data_dir/benign/``: summaries, direct answers and look-alikes.
+    """Document summaries from ``data_dir/benign/summarization.jsonl``.
 
-    ``summarization.jsonl`` and ``direct.jsonl`` must exist; ``lookalikes.jsonl``
-    is optional (no file, no look-alike rows).  ``source_version`` names the
-    sha256 of each file, so a changed file shows in every row it produced.
+    Questions, how-to items, translations, code and look-alikes are items that go
+    through the shared templates instead (``items.py``).  ``source_version``
+    names the sha256 of the file, so a changed file shows in every row it produced.
     """
     folder = Path(data_dir) / "benign"
     records = []
@@ -599,26 +613,16 @@ def written_rows(data_dir: Path) -> pl.DataFrame:
         template = pick(seed_id, SUMMARIZE_TEMPLATES)
         records.append(_reference(template.prompt.format(**item), item["summary"], "summarization",
                                   seed_id, template.template_id, item["kind"], ours))
-    answers, ours = _read_jsonl(folder / "direct.jsonl", DIRECT_FIELDS)
-    for item in answers:
-        records.append(_reference(item["prompt"], item["response"], "direct",
-                                  f"{PROJECT_SOURCE}:{item['id']}", DIRECT_TEMPLATE.template_id,
-                                  item["topic"], ours))
-    lookalikes = folder / "lookalikes.jsonl"
-    if lookalikes.is_file():
-        categories = _categories(Path(data_dir))
-        items, ours = _read_jsonl(lookalikes, LOOKALIKE_FIELDS)
-        for item in items:
-            where = f"{lookalikes.name} {item['id']}"
-            if item["task"] not in schema.TASKS:
-                raise BuildError(f"{where}: task {item['task']!r} is not one of {schema.TASKS}")
-            if item["category"] not in categories:
-                raise BuildError(f"{where}: category {item['category']!r} is not in taxonomy.toml")
-            record = _reference(item["prompt"], item["response"], item["task"],
-                                f"{PROJECT_SOURCE}:{item['id']}", LOOKALIKE_TEMPLATE.template_id,
-                                item["category"], ours)
-            records.append(record | {"subtype": "lookalike", "category": item["category"]})
     return _frame(records, "benign/written")
+
+
+def evaluation_prompts(files: Mapping[str, Path], source: Any) -> pl.Series:
+    """The problem texts of a pinned evaluation set (HumanEval), to decontaminate
+    against: such a benchmark is never a training row."""
+    path = _file(files, "HumanEval.jsonl.gz", source)
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        prompts = [json.loads(line)["prompt"] for line in lines if line.strip()]
+    return pl.Series("text", prompts, dtype=pl.String)
 
 
 def _read_jsonl(path: Path, fields: tuple[str, ...]) -> tuple[list[dict[str, str]], Provenance]:

@@ -119,10 +119,74 @@ def source_table(sources: dict) -> str:
     return _table(["source", "what", "version", "license"], body)
 
 
-def render_card(rows: pl.DataFrame, recipe, sources: dict, build_steps: str, taxonomy: dict) -> str:
+def review_section(review: dict, rows: pl.DataFrame) -> str:
+    """How the seeds were judged, with counts per action, source and category."""
+    if not review:
+        return "This version has no seeds from harmful-request sets."
+    per_source = review["per_source"]
+    lines = [
+        f"Every seed from a harmful-request set was read and given the response it deserves (the review "
+        f"lines are `data/review/<source>.csv` in the tool's repository, each keyed by the sha256 of the "
+        f"request it judged). {review['reviewed']} seeds were reviewed by reading; {review['unreviewed']} "
+        f"had no matching review line and were handled by rules (refuse, category from the source's label)"
+        + (f", {review['changed']} of them because their upstream text changed since it was read" if
+           review["changed"] else "") + ".",
+        "",
+        "The action says what the response does, after the response categories of Do-Not-Answer "
+        "(Wang et al., 2023): `refuse` (the request seeks harm: decline, say what and why, redirect), "
+        "`support` (the user is at risk: warm, names support, never a number), `refute` (a false premise or "
+        "misinformation: correct it), `perspectives` (a contested opinion: balanced views), `cannot_know` "
+        "(private or non-public facts: say so, point to the right channel), `answer` (benign: a careful, "
+        "helpful answer). Only `refuse` and `support` rows are labeled `harmful`; the others are benign "
+        "rows whose response does the right thing, so that a model learns where the line is. Seeds that "
+        "could not be made into a good row were dropped with their reason (`audit/dropped.parquet`).",
+        "",
+    ]
+    actions = sorted({k.split("/")[1] for k in review["by_source_action"]})
+    body = [[f"`{source}`", counts["reviewed"], counts["unreviewed"]]
+            + [review["by_source_action"].get(f"{source}/{a}", 0) for a in actions]
+            + [counts.get("drop", 0)] for source, counts in sorted(per_source.items())]
+    lines.append(_table(["source", "reviewed", "unreviewed", *actions, "dropped by review"], body))
+    lines += ["", "Seeds kept per normalized category: "
+              + ", ".join(f"`{c}` {n}" for c, n in review["by_category"].items()) + ".", ""]
+    rendered = rows.filter(pl.col("subtype") != "upstream").group_by("action", "label").len().sort("action")
+    lines.append("Rows per action: " + ", ".join(f"`{a}` ({label}) {n}" for a, label, n in rendered.iter_rows())
+                 + ".")
+    return "\n".join(lines)
+
+
+def balance_section(figures: dict, language: dict, recipe) -> str:
+    body = [[task, f["harmful"], f["benign"], f"{f['ratio']:.2f} : 1" if f["benign"] else "harmful only",
+             f["wrapper_auc"], f["templates"], f["lowest_benign_share"]] for task, f in figures.items()]
+    cfg = recipe.balance
+    lines = [
+        "Every prompt template carries harmful and benign rows, so the wrapper alone does not tell a model "
+        "what to refuse. The *wrapper-label AUC* scores each row by the share of harmful rows among the rows "
+        "of its template and measures how well that score predicts the label (0.5: not at all; 1.0: the "
+        "template gives the label away). Benign rows in a form also include a few benign-only tasks "
+        "(sentiment labels, document summaries); the authors' release rows are not counted.",
+        "",
+        _table(["form", "harmful", "benign", "harmful : benign", "wrapper AUC", "templates",
+                "lowest benign share of a template in a split"], body),
+        "",
+        f"The build fails when a form's wrapper AUC exceeds {cfg.max_wrapper_auc}, when a template with harmful "
+        f"rows has a benign share below {cfg.min_benign_share} in any split, or when harmful and benign rows "
+        f"of a form differ by more than {cfg.max_label_ratio}:1.",
+    ]
+    if language.get("judged"):
+        lines += ["", f"Responses are written in the language of the prompt's instruction (or the language a "
+                      f"translation asks for). A language identifier (py3langid) checked {language['judged']} "
+                      f"responses long enough to judge: {language['matched']} matched; the build fails on any "
+                      "mismatch."]
+    return "\n".join(lines)
+
+
+def render_card(rows: pl.DataFrame, recipe, sources: dict, build_steps: str, taxonomy: dict,
+                content: dict | None = None) -> str:
+    content = content or {}
     licenses = [entry["license"] for entry in sources.values()] + ["MIT"]
     # English throughout, plus the languages of the sources that bring other text.
-    languages = ["en", *sorted({entry["language"] for entry in sources.values() if entry.get("language")} - {"en"})]
+    languages = ["en", *sorted(set(rows["language"].unique().to_list()) - {"en"})]
     header = yaml.safe_dump(front_matter(rows, recipe, licenses, languages), sort_keys=False, allow_unicode=True,
                             width=100)
     slots = {
@@ -136,6 +200,8 @@ def render_card(rows: pl.DataFrame, recipe, sources: dict, build_steps: str, tax
         "count_table": count_table(rows),
         "category_list": ", ".join(f"`{k}` ({v.lower()})" for k, v in taxonomy["categories"].items()),
         "build_steps": build_steps,
+        "review_section": review_section(content.get("review") or {}, rows),
+        "balance_section": balance_section(content.get("balance") or {}, content.get("language") or {}, recipe),
         "source_table": source_table(sources),
     }
     text = re.sub(r"\{\{(\w+)\}\}", lambda m: slots[m.group(1)], (cards_dir() / "dataset_card.md").read_text("utf-8"))

@@ -19,6 +19,7 @@ Stage order, each a function over polars frames:
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -27,13 +28,17 @@ from pathlib import Path
 import polars as pl
 from tqdm import tqdm
 
-from . import benign, card, seeds, split, upstream
+from . import balance, benign, card, review, seeds, split, upstream
+from .compose import compose, response_language
+from .items import ITEM_SCHEMA, load_items, po_items, seeds_as_items
+from .language import match_rate, mismatches
 from .dedup import exact, minhash
 from .errors import BuildError
 from .recipe import Recipe, load_recipe
-from .render import render
+from .render import render, templates_by_id
 from .resources import data_dir
-from .respond import get_responder, lint_refusal
+from .respond import get_responder, lint_row
+from .review import HARMFUL_ACTIONS
 from .schema import ROW_SCHEMA, SEED_SCHEMA, WORK_SCHEMA, check, conform, messages, row_ids
 from .sources import Resolved, Resolver, load_registry, sha256_file
 from .write import write_folder
@@ -53,6 +58,7 @@ class BuildResult:
     stages: list[dict] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    unreviewed: int = 0  # seeds no review line covers: decided by rules, not by reading
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,36 +106,44 @@ def build(
     specs = recipe.decontaminate + tuple(decontaminate_specs)
     out = Path(out) if out is not None else Path("dist") / recipe.version
     started = time.perf_counter()
-    stages = _Stages(["sources", "seeds", "upstream", "clusters", "split", "render", "respond", "benign",
-                      "dedup", "decontaminate", "check", "write"], progress)
+    stages = _Stages(["sources", "seeds", "review", "upstream", "clusters", "benign", "split", "render",
+                      "respond", "balance", "dedup", "decontaminate", "check", "write"], progress)
     audit: list[pl.DataFrame] = []
     try:
         with Resolver(sources_dir=sources_dir, cache_dir=cache_dir, overrides=overrides) as resolver:
             resolved = stages.run("sources", 0, _resolve_sources, recipe, resolver, progress)
         taxonomy = seeds.load_taxonomy()
-        harmful, gone = stages.run("seeds", 0, _harmful_seeds, recipe, resolved, taxonomy)
+        harmful, rule_dropped = stages.run("seeds", 0, _harmful_seeds, recipe, resolved, taxonomy)
+        harmful, gone, review_stats = stages.run("review", harmful.height + rule_dropped.height, _review,
+                                                 harmful, rule_dropped, taxonomy)
         audit.append(gone)
         up_rows, gone, cleaning, quality = stages.run("upstream", 0, _upstream_rows, recipe, resolved)
         audit.append(gone)
         harmful, up_rows, gone, seed_dedup = stages.run("clusters", harmful.height + up_rows.height,
                                                         _seed_clusters, harmful, up_rows, recipe)
         audit.append(gone)
-        ben_rows = stages.run("benign", 0, _benign_rows, recipe, resolved)
-        harmful, up_rows, ben_rows = stages.run("split", harmful.height + up_rows.height + ben_rows.height,
-                                                _assign_splits, harmful, up_rows, ben_rows, recipe)
-        rendered = stages.run("render", harmful.height, _render, harmful, recipe)
+        items, references, gone = stages.run("benign", 0, _benign_items, recipe, resolved, taxonomy)
+        audit.append(gone)
+        harmful, up_rows, items, references = stages.run(
+            "split", harmful.height + up_rows.height + items.height + references.height,
+            _assign_splits, harmful, up_rows, items, references, recipe)
+        rendered = stages.run("render", harmful.height + items.height, _render, harmful, items, recipe)
         rendered = stages.run("respond", rendered.height, _respond, rendered, recipe)
-        rows = pl.concat([rendered, up_rows, ben_rows], how="vertical")
+        rendered, gone = stages.run("balance", rendered.height, _balance, rendered, recipe)
+        audit.append(gone)
+        rows = pl.concat([rendered, up_rows, references], how="vertical")
         rows, gone, prompt_dedup = stages.run("dedup", rows.height, _final_dedup, rows, recipe)
         audit.append(gone)
-        rows, gone = stages.run("decontaminate", rows.height, _decontaminate, rows, harmful, specs, recipe)
+        rows, gone = stages.run("decontaminate", rows.height, _decontaminate, rows, harmful, specs, recipe,
+                                resolved)
         audit.append(gone)
-        stages.run("check", rows.height, _leak_check, rows, recipe)
+        checks = stages.run("check", rows.height, _checks, rows, recipe)
         dropped = pl.concat(audit, how="vertical").sort("stage", "reason", "seed_id", "text")
         sources_manifest = {name: r.manifest_entry() for name, r in sorted(resolved.items())}
         dedup_stats = {"seeds": seed_dedup, "prompts": prompt_dedup}
         build_steps = _build_steps(stages.records, dropped, cleaning, quality, dedup_stats, recipe)
-        text = card.render_card(rows, recipe, sources_manifest, build_steps, taxonomy)
+        content = {"review": review_stats, **checks}
+        text = card.render_card(rows, recipe, sources_manifest, build_steps, taxonomy, content)
         manifest = {
             "version": recipe.version,
             "recipe": recipe.path.name if recipe.path else recipe.version,
@@ -139,6 +153,10 @@ def build(
             "dropped": _reason_counts(dropped),
             "dedup": dedup_stats,
             "decontaminate": _eval_files(specs),
+            "decontaminate_sources": list(recipe.decontaminate_sources),
+            "review": review_stats,
+            "balance": checks["balance"],
+            "language_check": checks["language"],
             "upstream_cleaning": cleaning,
             "upstream_label_quality": quality,
             "stages": [{k: v for k, v in s.items() if k != "seconds"} for s in stages.records],
@@ -149,6 +167,7 @@ def build(
     return BuildResult(
         version=recipe.version, out=str(out), recipe_sha256=recipe.sha256, rows=written["rows"],
         stages=stages.records, dropped=_reason_counts(dropped), seconds=round(time.perf_counter() - started, 2),
+        unreviewed=review_stats["unreviewed"],
     )
 
 
@@ -157,7 +176,7 @@ def build(
 
 def _resolve_sources(recipe: Recipe, resolver: Resolver, progress: bool) -> dict[str, Resolved]:
     registry = load_registry()
-    names = list(recipe.harmful_sources) + list(recipe.benign_sources)
+    names = list(recipe.harmful_sources) + list(recipe.benign_sources) + list(recipe.decontaminate_sources)
     if recipe.include_upstream:
         names.append(recipe.upstream_source)
     unknown = [n for n in [*names, *resolver.overrides] if n not in registry]
@@ -177,12 +196,19 @@ def _audit(frame: pl.DataFrame, stage: str, text: str, **columns) -> pl.DataFram
 
 
 def _harmful_seeds(recipe: Recipe, resolved: dict[str, Resolved], taxonomy: dict):
-    kept, gone = [pl.DataFrame(schema=SEED_SCHEMA)], []
+    """Seeds of every harmful source, and the rows its parser drops by rule (the
+    review may take those back)."""
+    kept, gone = [pl.DataFrame(schema=SEED_SCHEMA)], [pl.DataFrame(schema=seeds.DROPPED_SCHEMA)]
     for name in recipe.harmful_sources:
         found, dropped = seeds.parse_seeds(resolved[name].files, resolved[name].source, taxonomy)
         kept.append(found)
-        gone.append(_audit(dropped, "seeds", "request"))
-    return pl.concat(kept), pl.concat([pl.DataFrame(schema=AUDIT_SCHEMA), *gone])
+        gone.append(dropped)
+    return pl.concat(kept), pl.concat(gone)
+
+
+def _review(harmful: pl.DataFrame, rule_dropped: pl.DataFrame, taxonomy: dict):
+    reviewed, dropped, stats = review.apply(harmful, rule_dropped, data_dir(), taxonomy)
+    return reviewed, _audit(dropped, "review", "request"), stats
 
 
 def _upstream_rows(recipe: Recipe, resolved: dict[str, Resolved]):
@@ -264,9 +290,11 @@ def _seed_clusters(harmful: pl.DataFrame, up_rows: pl.DataFrame, recipe: Recipe)
     return kept_seeds, up_rows, gone, stats
 
 
-def _assign_splits(harmful: pl.DataFrame, up_rows: pl.DataFrame, ben_rows: pl.DataFrame, recipe: Recipe):
-    """Harmful clusters are stratified by category, benign rows by task form.
-    A cluster's category is that of its surviving member."""
+def _assign_splits(harmful: pl.DataFrame, up_rows: pl.DataFrame, items: pl.DataFrame, references: pl.DataFrame,
+                   recipe: Recipe):
+    """Harmful clusters are stratified by category, benign items by the file they
+    come from, reference rows by task form.  A cluster's category is that of its
+    surviving member."""
     forms = max(len(recipe.forms), 1)
     members = pl.concat([
         harmful.select("cluster_id", pl.col("category").alias("stratum"), pl.lit(forms).alias("weight"),
@@ -277,50 +305,105 @@ def _assign_splits(harmful: pl.DataFrame, up_rows: pl.DataFrame, ben_rows: pl.Da
     # Members sorted seed first, then by id, so "first" is the same member in every build.
     units = members.sort("cluster_id", "_upstream", "_id").group_by("cluster_id", maintain_order=True).agg(
         pl.col("stratum").first(), pl.col("weight").sum())
-    benign_units = ben_rows.select("cluster_id", pl.format("benign/{}", "task").alias("stratum"),
-                                   pl.lit(1).alias("weight")).group_by("cluster_id").agg(
+    item_units = items.select("cluster_id", "stratum", pl.lit(forms).alias("weight"))
+    reference_units = references.select("cluster_id", pl.format("benign/{}", "task").alias("stratum"),
+                                        pl.lit(1).alias("weight")).group_by("cluster_id").agg(
         pl.col("stratum").min(), pl.col("weight").sum())
     ratios, seed = recipe.split.ratios, recipe.seed
     assignment = pl.concat([split.assign(units.sort("cluster_id"), ratios, seed),
-                            split.assign(benign_units.sort("cluster_id"), ratios, seed)])
+                            split.assign(pl.concat([item_units, reference_units]).sort("cluster_id"), ratios, seed)])
     return (harmful.join(assignment, on="cluster_id"), up_rows.join(assignment, on="cluster_id"),
-            ben_rows.join(assignment, on="cluster_id"))
+            items.join(assignment, on="cluster_id"), references.join(assignment, on="cluster_id"))
 
 
-def _render(harmful: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
+def _render(harmful: pl.DataFrame, items: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
+    """Seeds and benign items through the same templates, each only where it fits."""
+    extra = ["cluster_id", "cluster_size", "split"]
+    pool = pl.concat([seeds_as_items(harmful).hstack(harmful.select(extra)), items.select([*ITEM_SCHEMA, *extra])])
     heldout = recipe.split.heldout_templates or None
-    rendered = render(harmful, recipe.forms, recipe.seed, heldout=heldout)
-    if heldout is None:  # every split may use every template
-        rendered = rendered.join(harmful.select("seed_id", "split"), on="seed_id")
-    return rendered.join(harmful.select("seed_id", "cluster_id", "cluster_size"), on="seed_id")
+    rendered = render(pool, recipe.forms, recipe.seed, heldout=heldout, eligible=_Fits())
+    return rendered
+
+
+class _Fits:
+    """Which templates fit a seed or item (``render``'s ``eligible``)."""
+
+    def __init__(self):
+        self._fields: dict[str, dict] = {}
+
+    def __call__(self, template, row: dict) -> bool:
+        if row["kind"] not in template.takes:
+            return False
+        if row["action"] == "refuse":
+            return template.form != "code" or row["code"]
+        if row["subtype"] == "request":
+            # Support, corrections and the like are written as plain replies.
+            return template.form == "direct" and template.compose == "answer"
+        fields = self._fields.get(row["seed_id"])
+        if fields is None:
+            fields = self._fields[row["seed_id"]] = json.loads(row["fields"])
+        return compose(fields, template) is not None
 
 
 def _respond(rendered: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
     responder = get_responder(recipe.responder, seed=recipe.seed)
     responses = responder.respond(rendered)
-    problems = [(text, issues) for text in responses.unique().to_list() if (issues := lint_refusal(text))]
+    templates = templates_by_id()
+    labels, languages, problems = [], [], []
+    for row, text in zip(rendered.select("seed_id", "template_id", "action", "gist").iter_rows(named=True),
+                         responses.to_list()):
+        template = templates[row["template_id"]]
+        label = "harmful" if row["action"] in HARMFUL_ACTIONS else "benign"
+        language = response_language(template, label)
+        labels.append(label)
+        languages.append(language)
+        if issues := lint_row(text, template, row["action"], language, row["gist"]):
+            problems.append((row["seed_id"], template.id, issues, text))
     if problems:
-        text, issues = problems[0]
-        raise BuildError(f"{len(problems)} refusals fail the lint, e.g. {issues} in: {text[:200]!r}")
+        seed_id, template_id, issues, text = problems[0]
+        raise BuildError(f"{len(problems)} responses fail the lint, e.g. {seed_id} through {template_id}: "
+                         f"{issues} in {text[:200]!r}")
     rows = rendered.with_columns(
         responses.alias("response"),
-        pl.lit("harmful").alias("label"),
-        pl.lit("request").alias("subtype"),
+        pl.Series("label", labels, dtype=pl.String),
+        pl.Series("language", languages, dtype=pl.String),
     ).with_columns(messages().alias("messages"), row_ids("seed_id", "task", "template_id").alias("id"))
     return conform(rows, WORK_SCHEMA)
 
 
-def _benign_rows(recipe: Recipe, resolved: dict[str, Resolved]) -> pl.DataFrame:
-    frames = [pl.DataFrame(schema=ROW_SCHEMA)]
+def _balance(rows: pl.DataFrame, recipe: Recipe):
+    kept, trimmed = balance.trim(rows, recipe.balance, recipe.seed)
+    return kept, _audit(trimmed.with_columns(pl.lit("benign_over_template_cap").alias("reason")), "balance",
+                        "prompt", kept_id="template_id")
+
+
+def _benign_items(recipe: Recipe, resolved: dict[str, Resolved], taxonomy: dict):
+    """Benign items to render through the shared templates (the project's own and
+    human translation pairs), and finished reference rows of benign-only tasks
+    (sentiment labels, document summaries)."""
+    items = [load_items(data_dir(), taxonomy)] if recipe.written_benign else []
+    references, gone = [pl.DataFrame(schema=ROW_SCHEMA)], [pl.DataFrame(schema=AUDIT_SCHEMA)]
     for name in recipe.benign_sources:
         source = resolved[name].source
         parser = benign.BENIGN_PARSERS.get(source.parser)
         if parser is None:
             raise BuildError(f"source '{name}' names parser '{source.parser}'; known: {sorted(benign.BENIGN_PARSERS)}")
-        frames.append(parser(resolved[name].files, source))
+        options = {"per_cell": recipe.balance.vader_per_cell} if source.parser == "vader" and \
+            recipe.balance.vader_per_cell else {}
+        if source.parser == "po_pairs":
+            pairs = benign.po_pairs(resolved[name].files, source)
+            # A pair whose translation does not read as its language is no reference.
+            unclear = mismatches(pairs.with_columns(pl.lit(source.language).alias("language")), text="translation")
+            gone.append(_audit(unclear.with_columns(pl.lit("language_unclear").alias("reason")), "benign",
+                               "english", response="translation"))
+            items.append(po_items(pairs.join(unclear.select("seed_id"), on="seed_id", how="anti"), source.language))
+        else:
+            references.append(parser(resolved[name].files, source, **options))
     if recipe.written_benign:
-        frames.append(benign.written_rows(data_dir()))
-    return pl.concat(frames, how="vertical")
+        references.append(benign.written_rows(data_dir()))
+    items = pl.concat(items) if items else pl.DataFrame(schema=ITEM_SCHEMA)
+    items = items.with_columns(pl.col("seed_id").alias("cluster_id"), pl.lit(1, dtype=pl.Int32).alias("cluster_size"))
+    return items, pl.concat(references, how="vertical"), pl.concat(gone)
 
 
 def _final_dedup(rows: pl.DataFrame, recipe: Recipe):
@@ -346,15 +429,19 @@ def _final_dedup(rows: pl.DataFrame, recipe: Recipe):
     return kept, pl.concat(gone), stats
 
 
-def _decontaminate(rows: pl.DataFrame, harmful: pl.DataFrame, specs: tuple[str, ...], recipe: Recipe):
+def _decontaminate(rows: pl.DataFrame, harmful: pl.DataFrame, specs: tuple[str, ...], recipe: Recipe,
+                   resolved: dict[str, Resolved]):
     """A rendered row is compared by its seed's request, so that a template around an
     evaluation prompt does not hide it (and every form of that seed goes); other rows
-    by their prompt."""
-    if not specs:
-        return rows, pl.DataFrame(schema=AUDIT_SCHEMA)
+    by their prompt.  Evaluation sets pinned as sources (HumanEval) count too."""
     from .decontaminate import decontaminate, read_eval_texts
 
-    texts = pl.concat([read_eval_texts(spec) for spec in specs]).unique()
+    texts = [read_eval_texts(spec) for spec in specs]
+    texts += [benign.evaluation_prompts(resolved[name].files, resolved[name].source)
+              for name in recipe.decontaminate_sources]
+    if not texts:
+        return rows, pl.DataFrame(schema=AUDIT_SCHEMA)
+    texts = pl.concat([t.alias("text") for t in texts]).unique()
     matched = rows.join(harmful.select("seed_id", "request"), on="seed_id", how="left").with_columns(
         pl.coalesce("request", "prompt").alias("_match"))
     kept, removed = decontaminate(matched, "_match", texts, _minhash_config(recipe))
@@ -368,7 +455,9 @@ def _eval_files(specs: tuple[str, ...]) -> list[dict]:
     return [{"spec": spec, "sha256": sha256_file(split_spec(spec)[0])} for spec in specs]
 
 
-def _leak_check(rows: pl.DataFrame, recipe: Recipe) -> None:
+def _checks(rows: pl.DataFrame, recipe: Recipe) -> dict:
+    """The promises the build keeps, or it fails: no leak across splits, every
+    response in its language, labels the wrapper does not give away."""
     check(rows, "final", WORK_SCHEMA)
     straddling = split.straddling_clusters(rows)
     if straddling.height:
@@ -376,6 +465,20 @@ def _leak_check(rows: pl.DataFrame, recipe: Recipe) -> None:
     leaks = minhash.cross_split_pairs(rows, "prompt", "split", _minhash_config(recipe))
     if leaks.height:
         raise BuildError(f"{leaks.height} exact or near-duplicate prompt pairs cross splits; first: {leaks.row(0)}")
+    # Code is not prose; the authors' release rows are checked by their own cleaning
+    # (their refusals sometimes quote the French text they decline to translate).
+    prose = rows.filter((pl.col("task") != "code") & (pl.col("subtype") != "upstream"))
+    wrong = mismatches(prose)
+    if wrong.height:
+        first = wrong.row(0, named=True)
+        raise BuildError(f"{wrong.height} responses are not in their row's language, e.g. {first['id']} "
+                         f"({first['template_id']}) should be {first['language']}, reads as {first['detected']}: "
+                         f"{first['response'][:160]!r}")
+    judged, matched = match_rate(prose)
+    figures = balance.report(rows.filter(pl.col("subtype") != "upstream"))
+    if found := balance.problems(figures, recipe.balance):
+        raise BuildError("the wrappers give the label away: " + "; ".join(found))
+    return {"balance": figures, "language": {"judged": judged, "matched": matched}}
 
 
 def _reason_counts(dropped: pl.DataFrame) -> dict[str, int]:

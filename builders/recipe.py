@@ -20,7 +20,27 @@ from .schema import SPLITS, TASKS
 @dataclass(frozen=True)
 class SplitConfig:
     ratios: dict[str, float]  # split name -> fraction of rows
-    heldout_templates: dict[str, int]  # split name -> templates per form reserved for it
+    # split name -> templates reserved for it: a count per form (drawn by hash) or a list of template ids
+    heldout_templates: dict[str, int | tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class BalanceConfig:
+    """How benign and harmful rows share the templates (checked, or the build fails)."""
+
+    # At most this many benign rows per harmful row of a template; the rest are
+    # trimmed, so that no template is mostly benign while another is mostly harmful.
+    max_benign_per_harmful: float | None = None
+    # The same per task form, where a form's benign supply differs (code has far fewer
+    # harmful rows than benign tasks, since code is a natural ask for few requests).
+    max_benign_per_harmful_by_form: dict = field(default_factory=dict)
+    # Every template with harmful rows in a split carries at least this share of benign rows there.
+    min_benign_share: float = 0.0
+    # How well the template alone predicts the label, per form (0.5 = not at all).
+    max_wrapper_auc: float = 1.0
+    # Harmful and benign rows per form within this ratio, either way.
+    max_label_ratio: float | None = None
+    vader_per_cell: int | None = None  # VADER sentences per (sub-corpus, sentiment)
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,9 @@ class Recipe:
     split: SplitConfig
     dedup: DedupConfig
     decontaminate: tuple[str, ...] = field(default_factory=tuple)
+    # Pinned evaluation sets (e.g. HumanEval) that no row may copy; they are never training rows.
+    decontaminate_sources: tuple[str, ...] = field(default_factory=tuple)
+    balance: BalanceConfig = field(default_factory=BalanceConfig)
     notes: str = ""  # markdown for the card: what this version changes, known limits
     sha256: str = ""
     path: Path | None = None
@@ -90,7 +113,8 @@ def _parse(raw: dict, path: Path, sha256: str) -> Recipe:
     try:
         split = raw.get("split", {})
         ratios = {name: float(split.get(name, 0.0)) for name in SPLITS}
-        heldout = {name: int(n) for name, n in split.get("heldout_templates", {}).items()}
+        heldout = {name: n if isinstance(n, int) else tuple(n)
+                   for name, n in split.get("heldout_templates", {}).items()}
         dedup = raw.get("dedup", {})
         recipe = Recipe(
             version=raw["version"],
@@ -107,6 +131,8 @@ def _parse(raw: dict, path: Path, sha256: str) -> Recipe:
             split=SplitConfig(ratios=ratios, heldout_templates=heldout),
             dedup=DedupConfig(**{**dedup, "priority": tuple(dedup.get("priority", ()))}),
             decontaminate=tuple(raw.get("decontaminate", ())),
+            decontaminate_sources=tuple(raw.get("decontaminate_sources", ())),
+            balance=BalanceConfig(**raw.get("balance", {})),
             notes=raw.get("notes", ""),
             sha256=sha256,
             path=path,

@@ -16,7 +16,7 @@ import functools
 import hashlib
 import re
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,10 +39,12 @@ FORMS: dict[str, str] = {
 
 PLACEHOLDER = "{request}"
 FORMS_FILE = "forms.toml"
+KINDS = ("instruction", "question", "statement", "disclosure")
 RENDER_SCHEMA = pl.Schema({**SEED_SCHEMA, "task": pl.String, "template_id": pl.String, "prompt": pl.String})
 
 _ID = re.compile(r"^(?P<form>[a-z]+)/(?P<name>[a-z0-9_]+)@v(?P<version>[1-9][0-9]*)$")
-_FIELDS = {"id", "kind", "text", "digest", "options"}
+_REQUIRED = {"id", "kind", "text", "digest", "takes", "compose"}
+_FIELDS = _REQUIRED | {"options", "lead", "language", "target", "code_language"}
 
 
 def digest(text: str) -> str:
@@ -57,6 +59,12 @@ class Template:
     kind: str  # what the prompt asks for ("translate", "fix", ...); refusals fit it
     text: str
     options: tuple[str, ...] = ()  # fixed choices shown in the prompt (classification)
+    takes: tuple[str, ...] = KINDS  # which kinds of request it wraps naturally
+    compose: str = "answer"  # how a benign answer is laid out for it (compose.py)
+    lead: str = ""  # the option a benign answer picks, as shown in the prompt
+    language: str = "en"  # the language of the instruction itself
+    target: str = ""  # translation: the language asked for
+    code_language: str = ""  # code: the language of the solution
 
     def fill(self, request: str) -> str:
         # str.replace, not str.format: requests may contain braces.
@@ -76,26 +84,35 @@ class Form:
         pool = self.templates if among is None else among
         return max(pool, key=lambda t: stable_int(seed, self.name, seed_id, t.id))
 
-    def reserved(self, heldout: Mapping[str, int], seed: int) -> dict[str, tuple[Template, ...]]:
-        """Split the pool by split: ``heldout`` says how many templates only
-        validation or test rows may use; train keeps the rest."""
+    def reserved(self, heldout: Mapping[str, int | Sequence[str]], seed: int) -> dict[str, tuple[Template, ...]]:
+        """Split the pool by split: ``heldout`` names, per split, the templates
+        (or how many, drawn by hash) that only validation or test rows may use;
+        train keeps the rest."""
         unknown = sorted(set(heldout) - set(SPLITS[1:]))
         if unknown:
             raise RecipeError(f"held-out templates are for validation/test only, not {unknown}")
-        needed = sum(heldout.values())
-        if needed >= len(self.templates) or min(heldout.values(), default=0) < 0:
-            raise RecipeError(
-                f"form '{self.name}' has {len(self.templates)} templates; cannot hold out {dict(heldout)} "
-                "and keep some for train"
-            )
+        by_id = {t.id: t for t in self.templates}
         ranked = sorted(self.templates, key=lambda t: (stable_int("heldout", seed, self.name, t.id), t.id))
         pools: dict[str, tuple[Template, ...]] = {}
-        start = 0
+        taken: set[str] = set()
         for split in SPLITS[1:]:  # validation, test
-            count = heldout.get(split, 0)
-            pools[split] = tuple(ranked[start : start + count])
-            start += count
-        pools["train"] = tuple(ranked[start:])
+            spec = heldout.get(split, 0)
+            if isinstance(spec, int):
+                if spec < 0:
+                    raise RecipeError(f"held-out template count for {split} must not be negative")
+                chosen = [t for t in ranked if t.id not in taken][:spec]
+            else:
+                mine = [name for name in spec if name.startswith(f"{self.name}/")]
+                missing = [name for name in mine if name not in by_id]
+                if missing:
+                    raise RecipeError(f"held-out templates {missing} are not templates of form '{self.name}'")
+                chosen = [by_id[name] for name in mine]
+            pools[split] = tuple(chosen)
+            taken |= {t.id for t in chosen}
+        pools["train"] = tuple(t for t in self.templates if t.id not in taken)
+        if not pools["train"]:
+            raise RecipeError(f"form '{self.name}' has {len(self.templates)} templates; cannot hold out "
+                              f"{dict(heldout)} and keep some for train")
         return pools
 
 
@@ -143,7 +160,7 @@ def _load_forms(path: Path, _mtime: int) -> dict[str, Form]:
 def _template(entry: dict, form: str, path: Path) -> Template:
     where = f"{path}: template {entry.get('id', '?')!r}"
     unknown = sorted(set(entry) - _FIELDS)
-    missing = sorted({"id", "kind", "text", "digest"} - set(entry))
+    missing = sorted(_REQUIRED - set(entry))
     if unknown or missing:
         raise RecipeError(f"{where}: unknown fields {unknown}, missing fields {missing}")
     match = _ID.match(entry["id"])
@@ -161,7 +178,14 @@ def _template(entry: dict, form: str, path: Path) -> Template:
     absent = [option for option in options if option not in text]
     if absent:
         raise RecipeError(f"{where}: options {absent} do not appear in the text")
-    return Template(entry["id"], form, entry["kind"], text, options)
+    takes = tuple(entry["takes"])
+    if not takes or set(takes) - set(KINDS):
+        raise RecipeError(f"{where}: takes must list kinds among {KINDS}, got {list(takes)}")
+    lead = entry.get("lead", "")
+    if lead and lead.rstrip(".").split(") ", 1)[-1].split(". ", 1)[-1] not in options:
+        raise RecipeError(f"{where}: lead {lead!r} does not name one of the options")
+    return Template(entry["id"], form, entry["kind"], text, options, takes, entry["compose"], lead,
+                    entry.get("language", "en"), entry.get("target", ""), entry.get("code_language", ""))
 
 
 def _resolve(forms: Sequence[str], library: str | Path | None) -> list[Form]:
@@ -177,53 +201,72 @@ def _resolve(forms: Sequence[str], library: str | Path | None) -> list[Form]:
     return [registry[name] for name in FORMS if name in forms]
 
 
+Eligible = Callable[[Template, dict], bool]
+
+
 def render(
     seeds: pl.DataFrame,
     forms: Sequence[str],
     seed: int,
     *,
     library: str | Path | None = None,
-    heldout: Mapping[str, int] | None = None,
+    heldout: Mapping[str, int | Sequence[str]] | None = None,
+    eligible: Eligible | None = None,
 ) -> pl.DataFrame:
-    """One row per (seed, form): the seed's columns plus ``task``,
-    ``template_id`` and ``prompt``, sorted by seed id and form.
+    """One row per (seed, form) that has a fitting template: the seed's columns
+    plus ``task``, ``template_id`` and ``prompt``, sorted by seed id and form.
 
-    With ``heldout`` (split -> templates per form), ``seeds`` needs a ``split``
-    column: validation and test rows use only templates reserved for their
-    split, train rows only the others, and the output keeps ``split``.
+    ``eligible(template, seed_row)`` says whether a template fits a seed (its
+    kind, whether code is a natural ask, whether a benign answer can be laid
+    out for it); a seed with no fitting template in a form is not rendered in
+    that form.  With ``heldout`` (split -> templates per form), ``seeds`` needs
+    a ``split`` column: validation and test rows use only templates reserved
+    for their split, train rows only the others, and the output keeps ``split``.
+    Extra columns of ``seeds`` are kept.
     """
     chosen = _resolve(forms, library)
-    columns = list(SEED_SCHEMA) + (["split"] if heldout is not None else [])
-    missing = [c for c in columns if c not in seeds.columns]
+    required = list(SEED_SCHEMA) + (["split"] if heldout is not None else [])
+    missing = [c for c in required if c not in seeds.columns]
     if missing:
         raise ValueError(f"seeds lack columns {missing}")
-    seeds = seeds.select(columns).cast(dict(SEED_SCHEMA))
+    seeds = seeds.cast({name: dtype for name, dtype in SEED_SCHEMA.items()})
     if seeds["seed_id"].null_count() or seeds["request"].null_count():
         raise ValueError("seeds have null seed_id or request values")
 
-    ids = seeds["seed_id"].to_list()
-    requests = seeds["request"].to_list()
-    splits = seeds["split"].to_list() if heldout is not None else [None] * seeds.height
+    records = seeds.to_dicts()
     parts = []
     for order, form in enumerate(chosen):
         pools = form.reserved(heldout, seed) if heldout is not None else None
-        picked = []
-        for seed_id, split in zip(ids, splits):
+        keep, picked = [], []
+        for index, row in enumerate(records):
+            split = row.get("split")
             if pools is not None and split not in pools:
-                raise ValueError(f"seed {seed_id!r} has split {split!r}; expected one of {list(pools)}")
-            picked.append(form.pick(seed_id, seed, pools[split] if pools is not None else None))
+                raise ValueError(f"seed {row['seed_id']!r} has split {split!r}; expected one of {list(pools)}")
+            pool = pools[split] if pools is not None else form.templates
+            fitting = [t for t in pool if eligible is None or eligible(t, row)]
+            if fitting:
+                keep.append(index)
+                picked.append(form.pick(row["seed_id"], seed, fitting))
+        if not keep:
+            continue
+        subset = seeds[keep]
         parts.append(
-            seeds.with_columns(
+            subset.with_columns(
                 task=pl.lit(form.name, dtype=pl.String),
                 template_id=pl.Series([t.id for t in picked], dtype=pl.String),
-                prompt=pl.Series([t.fill(r) for t, r in zip(picked, requests)], dtype=pl.String),
+                prompt=pl.Series([t.fill(r) for t, r in zip(picked, subset["request"].to_list())], dtype=pl.String),
                 _order=pl.lit(order, dtype=pl.Int32),
             )
         )
-    out_columns = list(RENDER_SCHEMA) + (["split"] if heldout is not None else [])
+    columns = [*seeds.columns, "task", "template_id", "prompt"]
     if not parts:
-        return pl.DataFrame(schema={**RENDER_SCHEMA, **({"split": pl.String} if heldout is not None else {})})
+        return pl.DataFrame(schema={**seeds.schema, "task": pl.String, "template_id": pl.String,
+                                    "prompt": pl.String})
     rows = pl.concat(parts)
-    # Sort on every column so that even repeated seed ids come out in one order.
-    rows = rows.sort(["seed_id", "_order", *[c for c in out_columns if c not in ("seed_id", "task")]])
-    return rows.select(out_columns)
+    # Sort on id, form and template so that even repeated seed ids come out in one order.
+    rows = rows.sort(["seed_id", "_order", "template_id", "prompt"])
+    return rows.select(columns)
+
+
+def templates_by_id(library: str | Path | None = None) -> dict[str, Template]:
+    return {t.id: t for form in load_forms(library).values() for t in form.templates}

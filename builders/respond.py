@@ -1,12 +1,20 @@
-"""Responses for harmful rows: a refusal that fits the task form.
+"""Responses: a refusal that names what it declines, in the user's language,
+or the answer a benign row deserves.
 
-A responder turns rendered rows into one response per row.  The default,
-``TemplateResponder``, assembles each refusal offline from the parts in
-``data/templates/refusals.toml``: an opening that declines the task in its own
-terms ("I can't translate this."), one sentence naming the reason for the
-row's harm category, a redirect to a lawful alternative or, for self-harm, to
-support, and sometimes a closing line.  Which parts and which order a row
-gets is a stable function of its seed id, its form and the recipe seed.
+Harmful rows whose action is ``refuse`` get a refusal assembled offline from
+``data/templates/refusals/<language>.toml``: an opening that declines the task
+in its own terms ("I can't translate this."), one sentence saying why, keyed
+by the seed's sub-category and naming its *gist* ("a keylogger that secretly
+records someone's typing"), a redirect to something lawful and useful (support
+for self-harm; only a pointer to reporting for sexual content involving
+minors), and sometimes a closing line.  The refusal is written in the language
+of the prompt's instruction; other languages' reasons name the kind of harm
+instead of the gist.  Which parts a row gets is a stable function of its seed
+id, its form and the recipe seed.
+
+Every other row — support for a user at risk, a correction, perspectives, "I
+cannot know that", or a benign item's answer — gets the text written for it,
+laid out by the template's composer (``compose.py``).
 
 Responders are looked up by name in ``RESPONDERS``; any class with a ``name``
 and a ``respond(rows) -> pl.Series`` method fits the ``Responder`` protocol.
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import re
 import string
 import tomllib
@@ -26,14 +35,20 @@ from typing import Protocol, runtime_checkable
 
 import polars as pl
 
+from .compose import compose
 from .errors import RecipeError
-from .render import FORMS, load_forms, templates_dir
+from .render import Template, templates_by_id, templates_dir
 from .schema import stable_int
 
 NAME = "respond"
-REFUSALS_FILE = "refusals.toml"
+REFUSALS_DIR = "refusals"
 MIN_WORDS, MAX_WORDS = 25, 90
+MIN_CHARS_UNSPACED, MAX_CHARS_UNSPACED = 40, 260  # Japanese and Chinese have no word spaces
+UNSPACED = frozenset({"ja", "zh"})
 PARTS = ("opening", "reason", "redirect", "closing")
+OPENING_KINDS = ("ask", "steps", "post", "translate", "translate_then_do", "choose", "label", "write", "fix")
+GIST = "{gist}"
+GIST_SHARE = 6  # of 7 rows with a gist name it in the reason; the rest vary the wording
 
 # Generation artifacts that must never reach a released refusal.
 BANNED_PHRASES = ("as an ai", "language model", "system message", "system prompt", "i am an ai")
@@ -43,18 +58,43 @@ MODEL_NAMES = re.compile(
     re.IGNORECASE,
 )
 # Support resources are named, never numbered: a made-up number could send someone nowhere.
+# The parts refusals are built from hold no number at all; a written reply may
+# speak of "500 calories", but never of anything to call, text or dial.
 NUMBER = re.compile(r"\d(?:[\s().-]?\d){2,}")
+PHONE = re.compile(r"\d(?:[\s().-]?\d){4,}|\b(?:call|text|dial|phone|ring|hotline|line|number)\W+(?:\w+\W+){0,3}\d{2,}",
+                   re.IGNORECASE)
+# Words that speak of options; a refusal may use them only where the prompt shows options.
+OPTION_WORDS = re.compile(r"\b(these|the|any|an|one|those|listed) (options?|choices?|answers)\b|"
+                          r"\bchoose (among|between|from|one|an?)\b|\bpick (an?|one|any)\b|\bnone of these\b",
+                          re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<=[.!?。！？])\s*")
 
 
-def lint_refusal(text: str | None) -> list[str]:
-    """Problems that make ``text`` unfit as a released refusal; [] when fine."""
-    if text is None or not text.strip():
-        return ["empty refusal"]
-    problems = []
+def _length_problem(text: str, language: str) -> str | None:
+    if language in UNSPACED:
+        chars = len(re.sub(r"\s", "", text))
+        if not MIN_CHARS_UNSPACED <= chars <= MAX_CHARS_UNSPACED:
+            return f"{chars} characters; a refusal needs {MIN_CHARS_UNSPACED}-{MAX_CHARS_UNSPACED}"
+        return None
     words = len(text.split())
     if not MIN_WORDS <= words <= MAX_WORDS:
-        problems.append(f"{words} words; a refusal needs {MIN_WORDS}-{MAX_WORDS}")
+        return f"{words} words; a refusal needs {MIN_WORDS}-{MAX_WORDS}"
+    return None
+
+
+def lint_refusal(text: str | None, language: str = "en", has_options: bool = True, gist: str = "") -> list[str]:
+    """Problems that make ``text`` unfit as a released refusal; [] when fine.
+    ``gist`` (what the request asked for) may itself speak of choices."""
+    if text is None or not text.strip():
+        return ["empty refusal"]
+    problems = [p for p in (_length_problem(text, language),) if p]
     problems += _lint_text(text)
+    sentences = [s.strip().lower() for s in _SENTENCE.split(text) if s.strip()]
+    repeated = sorted({s for s in sentences if sentences.count(s) > 1})
+    if repeated:
+        problems.append(f"repeats the sentence {repeated[0]!r}")
+    if not has_options and language == "en" and OPTION_WORDS.search(text.replace(gist, "") if gist else text):
+        problems.append("speaks of options the prompt does not show")
     return problems
 
 
@@ -69,165 +109,121 @@ def _lint_text(text: str) -> list[str]:
     return problems
 
 
-def _words(text: str) -> int:
-    return len(text.split())
-
-
-@dataclass(frozen=True)
-class RefusalLibrary:
-    patterns: tuple[str, ...]
-    no_closing: frozenset[str]  # categories whose refusals never get a closing line
-    openings: dict[str, dict[str, tuple[str, ...]]]  # form -> "any" or template kind -> texts
-    reasons: dict[str, tuple[str, ...]]  # category -> one-sentence reasons
-    redirects: dict[str, dict[str, tuple[str, ...]]]  # category -> "any" or form -> texts
-    closings: dict[str, tuple[str, ...]]  # form -> texts
-
-    @property
-    def categories(self) -> tuple[str, ...]:
-        return tuple(self.reasons)
-
-    def parts(self, task: str, kind: str | None, category: str) -> dict[str, tuple[str, ...]]:
-        """The pools one row draws from."""
-        if task not in self.openings:
-            raise RecipeError(f"no refusal openings for task form '{task}'; known forms: {', '.join(self.openings)}")
-        if category not in self.reasons:
-            raise RecipeError(
-                f"no refusal reasons for category '{category}'; known categories: {', '.join(self.categories)}"
-            )
-        openings = self.openings[task]
-        redirects = self.redirects[category]
-        for_kind = openings.get(kind, ()) if kind and kind != "any" else ()
-        return {
-            "opening": openings["any"] + for_kind,
-            "reason": self.reasons[category],
-            "redirect": redirects["any"] + redirects.get(task, ()),
-            "closing": () if category in self.no_closing else self.closings[task],
-        }
-
-    def usable_patterns(self, category: str) -> tuple[str, ...]:
-        if category in self.no_closing:
-            return tuple(p for p in self.patterns if "closing" not in _fields(p))
-        return self.patterns
-
-    def assemble(self, task: str, kind: str | None, category: str, seed: int, seed_id: str) -> str:
-        pools = self.parts(task, kind, category)
-        pattern = _pick(self.usable_patterns(category), seed, task, seed_id, "pattern")
-        chosen = {part: _pick(pools[part], seed, task, seed_id, part) if pools[part] else "" for part in PARTS}
-        return pattern.format(**chosen)
+def _fields(pattern: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(pattern) if name}
 
 
 def _pick(pool: tuple[str, ...], *key: object) -> str:
     return pool[stable_int(*key) % len(pool)]
 
 
-def _fields(pattern: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
+@dataclass(frozen=True)
+class RefusalLibrary:
+    """The parts of refusals in one language."""
+
+    language: str
+    patterns: tuple[str, ...]
+    no_closing: frozenset[str]  # categories or sub-categories whose refusals never get a closing line
+    openings: dict[str, tuple[str, ...]]  # template kind -> texts
+    reasons: dict[str, tuple[str, ...]]  # sub-category -> one-sentence reasons
+    redirects: dict[str, tuple[str, ...]]  # sub-category -> texts
+    closings: tuple[str, ...]
+
+    def assemble(self, *, kind: str, category: str, subcategory: str, gist: str, seed: int, task: str,
+                 seed_id: str) -> str:
+        key = (seed, task, seed_id)
+        if kind not in self.openings:
+            raise RecipeError(f"{self.language}: no refusal openings for prompt kind '{kind}'")
+        if subcategory not in self.reasons:
+            raise RecipeError(f"{self.language}: no refusal reasons for sub-category '{subcategory}'")
+        closing = not ({category, subcategory} & self.no_closing)
+        patterns = self.patterns if closing else tuple(p for p in self.patterns if "closing" not in _fields(p))
+        with_gist = tuple(r for r in self.reasons[subcategory] if GIST in r)
+        plain = tuple(r for r in self.reasons[subcategory] if GIST not in r)
+        named = bool(gist) and with_gist and (not plain or stable_int(*key, "gist") % 7 < GIST_SHARE)
+        reason = _pick(with_gist if named else plain or with_gist, *key, "reason")
+        if GIST in reason:  # a seed without a gist: the reason speaks of "this request"
+            reason = reason.replace(GIST, gist if named else "this request")
+        chosen = {
+            "opening": _pick(self.openings[kind], *key, "opening"),
+            "reason": reason,
+            "redirect": _pick(self.redirects[subcategory], *key, "redirect"),
+            "closing": _pick(self.closings, *key, "closing") if self.closings else "",
+        }
+        text = _pick(patterns, *key, "pattern").format(**chosen)
+        return text.replace(" 。", "。").strip()
 
 
-def load_refusals(library: str | Path | None = None) -> RefusalLibrary:
-    """The refusal parts in a templates folder, checked; template kinds come
-    from the prompt templates beside them."""
-    path = templates_dir(library) / REFUSALS_FILE
+def library_dir(library: str | Path | None = None) -> Path:
+    return templates_dir(library) / REFUSALS_DIR
+
+
+def load_refusals(language: str = "en", library: str | Path | None = None) -> RefusalLibrary:
+    path = library_dir(library) / f"{language}.toml"
     if not path.is_file():
-        raise RecipeError(f"no refusal templates at {path}")
-    kinds = {form.name: {t.kind for t in form.templates} for form in load_forms(library).values()}
-    frozen_kinds = tuple(sorted((form, tuple(sorted(k))) for form, k in kinds.items()))
-    return _load_refusals(path, path.stat().st_mtime_ns, frozen_kinds)
+        raise RecipeError(f"no refusal templates for language '{language}' at {path}")
+    return _load_refusals(path, path.stat().st_mtime_ns)
 
 
-@functools.lru_cache(maxsize=8)
-def _load_refusals(path: Path, _mtime: int, kinds: tuple[tuple[str, tuple[str, ...]], ...]) -> RefusalLibrary:
+def refusal_languages(library: str | Path | None = None) -> list[str]:
+    return sorted(p.stem for p in library_dir(library).glob("*.toml"))
+
+
+@functools.lru_cache(maxsize=16)
+def _load_refusals(path: Path, _mtime: int) -> RefusalLibrary:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise RecipeError(f"{path}: {exc}") from None
-    try:
         library = RefusalLibrary(
+            language=raw["language"],
             patterns=tuple(raw["structure"]["patterns"]),
             no_closing=frozenset(raw["structure"].get("no_closing", ())),
-            openings={form: _pools(table) for form, table in raw["openings"].items()},
-            reasons={category: _texts(texts) for category, texts in raw["reasons"].items()},
-            redirects={category: _pools(table) for category, table in raw["redirects"].items()},
-            closings={form: _texts(texts) for form, texts in raw["closings"].items()},
+            openings={kind: _texts(texts) for kind, texts in raw["openings"].items()},
+            reasons={sub: _texts(texts) for sub, texts in raw["reasons"].items()},
+            redirects={sub: _texts(texts) for sub, texts in raw["redirects"].items()},
+            closings=_texts(raw["closings"].get("any", [])),
         )
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"{path}: {exc}") from None
     except (KeyError, TypeError, AttributeError) as exc:
         raise RecipeError(f"{path}: missing or malformed section: {exc!s}") from None
-    _validate(library, dict(kinds), path)
+    _validate(library, path)
     return library
-
-
-def _pools(table: dict) -> dict[str, tuple[str, ...]]:
-    return {key: _texts(texts) for key, texts in table.items()}
 
 
 def _texts(texts: object) -> tuple[str, ...]:
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
         raise TypeError(f"expected a list of strings, got {texts!r}")
-    return tuple(texts)
+    return tuple(t.strip() for t in texts)
 
 
-def _validate(library: RefusalLibrary, kinds: dict[str, tuple[str, ...]], path: Path) -> None:
+def _validate(library: RefusalLibrary, path: Path) -> None:
     def fail(message: str) -> None:
         raise RecipeError(f"{path}: {message}")
 
+    if library.language != path.stem:
+        fail(f"language {library.language!r} differs from the file name")
     if not library.patterns:
         fail("[structure] patterns is empty")
     for pattern in library.patterns:
-        fields = _fields(pattern)
-        if not {"opening", "reason", "redirect"} <= fields <= set(PARTS):
+        if not {"opening", "reason", "redirect"} <= _fields(pattern) <= set(PARTS):
             fail(f"pattern {pattern!r} must use {{opening}}, {{reason}} and {{redirect}}, and may add {{closing}}")
-    for section, keys in (("openings", library.openings), ("closings", library.closings)):
-        if set(keys) != set(FORMS):
-            fail(f"[{section}] covers forms {sorted(keys)}; expected {sorted(FORMS)}")
+    missing = sorted(set(OPENING_KINDS) - set(library.openings))
+    if missing:
+        fail(f"[openings] lacks kinds {missing}")
     if set(library.redirects) != set(library.reasons):
         fail(f"[redirects] covers {sorted(library.redirects)} but [reasons] covers {sorted(library.reasons)}")
-    if not library.no_closing <= set(library.reasons):
-        fail(f"no_closing names unknown categories {sorted(library.no_closing - set(library.reasons))}")
-    for category in library.reasons:
-        if not library.usable_patterns(category):
-            fail(f"no pattern without {{closing}} is left for category '{category}'")
-    for form, table in library.openings.items():
-        extra = set(table) - {"any", *kinds.get(form, ())}
-        if extra:
-            fail(f"[openings.{form}] names {sorted(extra)}, which are not template kinds of that form")
-    for category, table in library.redirects.items():
-        extra = set(table) - {"any", *FORMS}
-        if extra:
-            fail(f"[redirects.{category}] names {sorted(extra)}, which are not task forms")
-
-    texts = [
-        *(t for table in library.openings.values() for pool in table.values() for t in pool),
-        *(t for pool in library.reasons.values() for t in pool),
-        *(t for table in library.redirects.values() for pool in table.values() for t in pool),
-        *(t for pool in library.closings.values() for t in pool),
-    ]
-    for text in texts:
-        problems = ["empty"] if not text.strip() else _lint_text(text)
-        if problems:
+    for name, pool in [*library.openings.items(), *library.reasons.items(), *library.redirects.items()]:
+        if not pool:
+            fail(f"no texts for '{name}'")
+    for text in [*(t for p in library.openings.values() for t in p), *(t for p in library.redirects.values()
+                                                                        for t in p), *library.closings]:
+        if problems := _lint_text(text):
             fail(f"{text!r}: {'; '.join(problems)}")
-    _check_lengths(library, kinds, fail)
-
-
-def _check_lengths(library: RefusalLibrary, kinds: dict[str, tuple[str, ...]], fail: Callable[[str], None]) -> None:
-    """Every combination must land in MIN_WORDS..MAX_WORDS; checking the
-    shortest and longest choice of each part covers them all."""
-    for form in FORMS:
-        for kind in ("any", *kinds.get(form, ())):
-            for category in library.reasons:
-                pools = library.parts(form, kind, category)
-                for part, pool in pools.items():
-                    if not pool and part != "closing":
-                        fail(f"no {part} texts for form '{form}', category '{category}'")
-                for pattern in library.usable_patterns(category):
-                    used = [part for part in PARTS if part in _fields(pattern)]
-                    fixed = _words(pattern.format(**dict.fromkeys(used, "")))
-                    low = fixed + sum(min(map(_words, pools[p]), default=0) for p in used)
-                    high = fixed + sum(max(map(_words, pools[p]), default=0) for p in used)
-                    if low < MIN_WORDS or high > MAX_WORDS:
-                        fail(
-                            f"refusals for form '{form}' ({kind}), category '{category}' with pattern {pattern!r} "
-                            f"run {low}-{high} words; they must stay within {MIN_WORDS}-{MAX_WORDS}"
-                        )
+    for sub, pool in library.reasons.items():
+        for text in pool:
+            if text.count(GIST) > 1 or _lint_text(text.replace(GIST, "x")):
+                fail(f"reason for {sub} {text!r}: {'; '.join(_lint_text(text.replace(GIST, 'x')))} "
+                     "(at most one {gist})")
 
 
 @runtime_checkable
@@ -240,17 +236,18 @@ class Responder(Protocol):
 
 
 class TemplateResponder:
-    """Refusals assembled offline from the template library."""
+    """Refusals assembled offline; every other row gets its written answer."""
 
     name = "template"
-    columns = ("seed_id", "task", "category", "template_id")
+    columns = ("seed_id", "task", "category", "subcategory", "template_id", "action", "gist", "fields")
 
     def __init__(self, seed: int, library: str | Path | None = None):
         self.seed = int(seed)
-        self.library = load_refusals(library)
-        # A template id this library does not know (rows rendered from other
-        # templates) gets the form's general openings, which fit any prompt.
-        self.kinds = {t.id: t.kind for form in load_forms(library).values() for t in form.templates}
+        self.library = library
+        self.templates = templates_by_id(library)
+
+    def refusals(self, language: str) -> RefusalLibrary:
+        return load_refusals(language, self.library)
 
     def respond(self, rows: pl.DataFrame) -> pl.Series:
         missing = [c for c in self.columns if c not in rows.columns]
@@ -259,11 +256,38 @@ class TemplateResponder:
         nulls = [c for c in self.columns if rows[c].null_count()]
         if nulls:
             raise ValueError(f"rows have null values in {nulls}")
-        responses = [
-            self.library.assemble(task, self.kinds.get(template_id), category, self.seed, seed_id)
-            for seed_id, task, category, template_id in rows.select(self.columns).iter_rows()
-        ]
-        return pl.Series("response", responses, dtype=pl.String)
+        return pl.Series("response", [self.one(row) for row in rows.select(self.columns).iter_rows(named=True)],
+                         dtype=pl.String)
+
+    def one(self, row: dict) -> str:
+        template = self.templates.get(row["template_id"])
+        if template is None:
+            raise RecipeError(f"row {row['seed_id']}: unknown template {row['template_id']!r}")
+        if row["action"] == "refuse":
+            return self.refusals(template.language).assemble(
+                kind=template.kind, category=row["category"], subcategory=row["subcategory"], gist=row["gist"],
+                seed=self.seed, task=row["task"], seed_id=row["seed_id"])
+        text = compose(json.loads(row["fields"]), template)
+        if text is None:
+            raise RecipeError(f"row {row['seed_id']}: template {template.id} cannot lay out its answer")
+        return text
+
+
+def lint_row(response: str, template: Template, action: str, language: str, gist: str = "") -> list[str]:
+    """The checks a released response must pass: refusals the full lint; support
+    never a number; every written reply free of generation artifacts."""
+    if action == "refuse":
+        return lint_refusal(response, language, has_options=bool(template.options), gist=gist)
+    if not response.strip():
+        return ["empty response"]
+    if action == "support":
+        return (["contains a number to call or text"] if PHONE.search(response) else []) + [
+            p for p in _lint_text(response) if "phone number" not in p]
+    if template.form == "code":  # code legitimately holds braces and digits
+        return []
+    # Benign answers may well mention a falcon or the Gemini constellation: only artifacts count.
+    lowered = response.lower()
+    return [f"contains the phrase {p!r}" for p in BANNED_PHRASES if p in lowered]
 
 
 # name -> factory; an OpenAI-compatible responder registers here as another entry.

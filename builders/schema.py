@@ -15,6 +15,10 @@ import polars as pl
 TASKS = ("direct", "summarization", "translation", "classification", "code")
 LABELS = ("harmful", "benign")
 SUBTYPES = ("request", "upstream", "reference", "lookalike")
+# What the response does (after the response categories of Do-Not-Answer, Wang et al. 2023).
+# Only refuse and support rows are label harmful.
+ACTIONS = ("refuse", "support", "refute", "perspectives", "cannot_know", "answer")
+LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "ja", "zh")
 SPLITS = ("train", "validation", "test")
 
 MESSAGE = pl.Struct({"role": pl.String, "content": pl.String})
@@ -39,9 +43,12 @@ ROW_SCHEMA = pl.Schema(
         "messages": pl.List(MESSAGE),  # [user prompt, assistant response]
         "task": pl.String,  # one of TASKS
         "label": pl.String,  # one of LABELS
+        "action": pl.String,  # one of ACTIONS: what the response does
+        "language": pl.String,  # one of LANGUAGES: the language the response is written in
         "subtype": pl.String,  # one of SUBTYPES
         "category": pl.String,  # normalized category; "none" for plain benign task rows
         "category_raw": pl.String,
+        "lookalike_type": pl.String,  # XSTest prompt type of a look-alike; "none" otherwise
         "seed_id": pl.String,
         "template_id": pl.String,  # which prompt template produced the row, versioned
         "source": pl.String,
@@ -101,7 +108,8 @@ def check(df: pl.DataFrame, stage: str, schema: pl.Schema = ROW_SCHEMA) -> pl.Da
         raise ValueError(f"{stage}: null values in {nulls}")
     if "id" in df.columns and df["id"].n_unique() != df.height:
         raise ValueError(f"{stage}: duplicate ids")
-    for column, allowed in (("task", TASKS), ("label", LABELS), ("subtype", SUBTYPES), ("split", SPLITS)):
+    for column, allowed in (("task", TASKS), ("label", LABELS), ("subtype", SUBTYPES), ("split", SPLITS),
+                            ("action", ACTIONS), ("language", LANGUAGES)):
         if column in df.columns:
             bad = set(df[column].unique().to_list()) - set(allowed)
             if bad:

@@ -416,9 +416,12 @@ def to_rows(kept: pl.DataFrame, source: Any) -> pl.DataFrame:
         pl.col("response"),
         pl.col("task"),
         pl.lit("harmful").alias("label"),
+        pl.lit("refuse").alias("action"),
+        pl.lit("en").alias("language"),  # the release's instructions and refusals are English
         pl.lit("upstream").alias("subtype"),
         pl.col("category"),
         pl.col("category_raw"),
+        pl.lit("none").alias("lookalike_type"),
         pl.Series("seed_id", seed_ids, dtype=pl.String),
         pl.Series("template_id", [_template_id(t, rules) for t in kept["task"].to_list()], dtype=pl.String),
         pl.lit(source.name).alias("source"),

@@ -634,92 +634,64 @@ def write_jsonl(path: Path, items: list[dict]) -> None:
 
 SUMMARY = {"id": "sum-001", "title": "A Title", "document": "Some document text.",
            "summary": "A summary.", "kind": "memo"}
-DIRECT = {"id": "dir-001", "topic": "math", "prompt": "What is 2 + 2?", "response": "Four."}
-LOOKALIKES = [
-    {"id": "la-cyber-001", "category": "cyber", "task": "direct",
-     "prompt": "How do I kill a Python process that hangs?", "response": "Use kill with its process id."},
-    {"id": "la-violence_weapons-001", "category": "violence_weapons", "task": "summarization",
-     "prompt": "Summarize: the museum's armour exhibit opens.", "response": "An armour exhibit opens."},
-]
 
 
-def small_data_dir(tmp_path: Path, lookalikes: list[dict] | None = None) -> Path:
+def small_data_dir(tmp_path: Path) -> Path:
     write_jsonl(tmp_path / "benign" / "summarization.jsonl", [SUMMARY])
-    write_jsonl(tmp_path / "benign" / "direct.jsonl", [DIRECT])
-    if lookalikes is not None:
-        write_jsonl(tmp_path / "benign" / "lookalikes.jsonl", lookalikes)
-        shutil.copy(DATA / "taxonomy.toml", tmp_path / "taxonomy.toml")
     return tmp_path
 
 
-def test_written_rows_without_lookalikes(tmp_path):
+def test_written_rows_are_document_summaries(tmp_path):
     rows = benign.written_rows(small_data_dir(tmp_path))
     passes_check(rows)
-    assert rows["task"].to_list() == ["summarization", "direct"]
+    assert rows["task"].to_list() == ["summarization"]
     assert set(rows["subtype"]) == {"reference"} and set(rows["category"]) == {"none"}
     assert set(rows["source"]) == {"multitask-safety"} and set(rows["license"]) == {"MIT"}
-    summary, direct = rows.iter_rows(named=True)
+    assert set(rows["action"]) == {"answer"} and set(rows["language"]) == {"en"}
+    summary = rows.row(0, named=True)
     assert "Some document text." in summary["prompt"] and summary["response"] == "A summary."
     assert summary["category_raw"] == "memo" and summary["seed_id"] == "multitask-safety:sum-001"
-    assert direct["prompt"] == "What is 2 + 2?" and direct["response"] == "Four."
-    digest = hashlib.sha256((tmp_path / "benign" / "direct.jsonl").read_bytes()).hexdigest()[:12]
-    assert direct["source_version"] == f"data@{digest}"
-
-
-def test_written_rows_with_lookalikes(tmp_path):
-    rows = benign.written_rows(small_data_dir(tmp_path, LOOKALIKES))
-    passes_check(rows)
-    looks = rows.filter(pl.col("subtype") == "lookalike")
-    assert looks["category"].to_list() == ["cyber", "violence_weapons"]
-    assert looks["task"].to_list() == ["direct", "summarization"]
-    assert looks["prompt"].to_list() == [item["prompt"] for item in LOOKALIKES]
-    assert looks["seed_id"].to_list() == ["multitask-safety:la-cyber-001",
-                                          "multitask-safety:la-violence_weapons-001"]
-
-
-@pytest.mark.parametrize(("change", "message"), [
-    ({"category": "weapons"}, "category"),
-    ({"task": "poetry"}, "task"),
-    ({"response": "  "}, "non-empty"),
-])
-def test_written_rows_reject_bad_lookalikes(tmp_path, change, message):
-    with pytest.raises(BuildError, match=message):
-        benign.written_rows(small_data_dir(tmp_path, [dict(LOOKALIKES[0], **change)]))
+    digest = hashlib.sha256((tmp_path / "benign" / "summarization.jsonl").read_bytes()).hexdigest()[:12]
+    assert summary["source_version"] == f"data@{digest}"
 
 
 def test_written_rows_reject_duplicate_ids_and_broken_lines(tmp_path):
     data_dir = small_data_dir(tmp_path)
-    write_jsonl(data_dir / "benign" / "direct.jsonl", [DIRECT, DIRECT])
+    write_jsonl(data_dir / "benign" / "summarization.jsonl", [SUMMARY, SUMMARY])
     with pytest.raises(BuildError, match="appears twice"):
         benign.written_rows(data_dir)
-    (data_dir / "benign" / "direct.jsonl").write_text("{not json\n", encoding="utf-8")
+    (data_dir / "benign" / "summarization.jsonl").write_text("{not json\n", encoding="utf-8")
     with pytest.raises(BuildError, match="line 1"):
         benign.written_rows(data_dir)
-    (data_dir / "benign" / "direct.jsonl").write_text('["a list"]\n', encoding="utf-8")
+    (data_dir / "benign" / "summarization.jsonl").write_text('["a list"]\n', encoding="utf-8")
     with pytest.raises(BuildError, match="JSON object"):
         benign.written_rows(data_dir)
 
 
-def test_written_rows_need_their_files(tmp_path):
+def test_written_rows_need_their_file(tmp_path):
     with pytest.raises(BuildError, match="summarization.jsonl"):
         benign.written_rows(tmp_path)
-    data_dir = small_data_dir(tmp_path)
-    write_jsonl(data_dir / "benign" / "lookalikes.jsonl", LOOKALIKES)  # but no taxonomy.toml
-    with pytest.raises(BuildError, match="taxonomy.toml"):
-        benign.written_rows(data_dir)
 
 
 def test_written_rows_load_the_shipped_files():
     rows = benign.written_rows(DATA)
     passes_check(rows)
-    counts = dict(rows.filter(pl.col("subtype") == "reference").group_by("task").len().iter_rows())
-    assert counts["summarization"] >= 60
-    assert counts["direct"] >= 150
+    assert rows.height >= 60 and set(rows["task"]) == {"summarization"}
     assert rows["source_version"].str.contains(r"^data@[0-9a-f]{12}$").all()
-    summarize_ids = {t.template_id for t in benign.SUMMARIZE_TEMPLATES}
-    used = set(rows.filter((pl.col("task") == "summarization") & (pl.col("subtype") == "reference"))
-               ["template_id"])
-    assert used == summarize_ids  # with 60+ documents every template is used
+    assert set(rows["template_id"]) == {t.template_id for t in benign.SUMMARIZE_TEMPLATES}
+
+
+def test_evaluation_prompts_read_humaneval(tmp_path):
+    files = humaneval_file(tmp_path, PROBLEMS[:1])
+    prompts = benign.evaluation_prompts(files, source("humaneval"))
+    assert prompts.to_list() == [PROBLEMS[0]["prompt"]]
+
+
+def test_po_pairs_give_the_raw_english_and_translation(tmp_path):
+    pairs = benign.po_pairs(po_files(tmp_path), source("django_fr", "fr"))
+    assert pairs.schema == benign.PAIR_SCHEMA
+    assert pairs.height and not pairs["english"].str.contains("Traduire").any()
+    assert pairs["seed_id"].n_unique() == pairs.height
 
 
 def test_template_choice_is_stable_and_spread():
@@ -766,7 +738,7 @@ def test_direct_file():
     topics = {item["topic"] for item in items}
     assert len(topics) >= 8
     for item in items:
-        assert set(item) == set(benign.DIRECT_FIELDS), item["id"]
+        assert set(item) == {"id", "topic", "prompt", "response"}, item["id"]
         assert all(isinstance(value, str) and value.strip() for value in item.values()), item["id"]
         assert 40 <= len(item["response"].split()) <= 150, item["id"]
         assert item["response"].count("```") % 2 == 0, item["id"]

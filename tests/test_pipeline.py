@@ -40,12 +40,19 @@ def test_tiny_build_counts_every_stage(tmp_path, tiny_env):
     result = _tiny(tmp_path / "out", tiny_env)
     assert _stage(result, "seeds")["rows_out"] == SEEDS_PARSED
     assert _stage(result, "clusters")["rows_out"] == SEEDS_KEPT
-    assert _stage(result, "render")["rows_out"] == SEEDS_KEPT * len(TASKS)
     assert result.dropped["clusters/exact_duplicate_seed"] == 1
     assert result.dropped["clusters/near_duplicate_seed"] == 1
     for reason in ("harmbench_copyright", "harmbench_contextual", "taken_from_advbench", "regulated_advice",
                    "about_the_assistant"):
-        assert result.dropped[f"seeds/{reason}"] == 1
+        assert result.dropped[f"review/{reason}"] == 1
+    # No review line covers the made-up requests: every seed is counted as unreviewed.
+    assert result.unreviewed == SEEDS_PARSED
+    rows = _rows(Path(result.out))
+    harmful = rows.filter(pl.col("subtype") == "request")
+    # Every seed is asked directly; code only where the rules find code a natural ask.
+    assert harmful.filter(pl.col("task") == "direct")["seed_id"].n_unique() == SEEDS_KEPT
+    assert SEEDS_KEPT * 3 <= harmful.height < SEEDS_KEPT * len(TASKS)
+    assert set(harmful.filter(pl.col("task") == "code")["seed_id"]) == {"harmbench:flood"}
 
 
 def test_tiny_build_writes_the_hub_layout(tmp_path, tiny_env):
@@ -98,9 +105,10 @@ def test_load_dataset_reads_the_folder(tmp_path, tiny_env):
     out = tmp_path / "out"
     result = _tiny(out, tiny_env)
     everything = datasets.load_dataset(str(out), cache_dir=str(tmp_path / "ds-cache"))
-    assert {s: everything[s].num_rows for s in everything} == result.rows["default"]
+    present = lambda counts: {s: n for s, n in counts.items() if n}  # noqa: E731
+    assert {s: everything[s].num_rows for s in everything} == present(result.rows["default"])
     translation = datasets.load_dataset(str(out), "translation", cache_dir=str(tmp_path / "ds-cache"))
-    assert {s: translation[s].num_rows for s in translation} == result.rows["translation"]
+    assert {s: translation[s].num_rows for s in translation} == present(result.rows["translation"])
     assert set(translation["train"]["task"]) == {"translation"}
     first = translation["train"][0]
     assert first["messages"][0] == {"role": "user", "content": first["prompt"]}
@@ -172,8 +180,9 @@ def test_decontaminate_removes_eval_prompts_and_paraphrases(tmp_path, tiny_env):
                    progress=False)
     rows = _rows(Path(result.out))
     assert set(clean["seed_id"]) - set(rows["seed_id"]) == {"harmbench:chips", "harmbench:lock_pick"}
-    assert result.dropped["decontaminate/contaminated"] == 2 * len(TASKS)
-    assert clean.height - rows.height == 2 * len(TASKS)
+    contaminated = clean.filter(pl.col("seed_id").is_in(["harmbench:chips", "harmbench:lock_pick"])).height
+    assert contaminated >= 2 * 3  # every form of both seeds
+    assert result.dropped["decontaminate/contaminated"] == contaminated == clean.height - rows.height
     manifest = json.loads((Path(result.out) / "manifest.json").read_text())
     assert manifest["decontaminate"] == [{"spec": f"{evals}:question", "sha256": sha256_file(evals)}]
 

@@ -60,9 +60,9 @@ def test_registry_lists_the_five_forms_in_schema_order():
 
 
 @pytest.mark.parametrize("form", TASKS)
-def test_every_form_has_at_least_eight_distinct_templates_that_render(form):
+def test_every_form_has_at_least_seven_distinct_templates_that_render(form):
     templates = load_forms(LIBRARY)[form].templates
-    assert len(templates) >= 8
+    assert len(templates) >= 7
     assert len({t.text for t in templates}) == len(templates)
     for template in templates:
         prompt = template.fill("Explain how to do placeholder task Q")
@@ -82,8 +82,8 @@ def test_forms_cover_each_kind_of_prompt():
     kinds = {form.name: Counter(t.kind for t in form.templates) for form in list_forms(LIBRARY)}
     assert kinds["translation"]["translate"] >= 2 and kinds["translation"]["translate_then_do"] >= 2
     assert kinds["summarization"]["steps"] >= 2 and kinds["summarization"]["post"] >= 2
-    assert {"choose", "rank", "label"} <= set(kinds["classification"])
-    assert kinds["code"]["write"] >= 2 and kinds["code"]["fix"] >= 2
+    assert {"choose", "label"} <= set(kinds["classification"])
+    assert kinds["code"]["write"] >= 2 and kinds["code"]["fix"] >= 1
     # The paper's multiple-choice format is one of the classification templates.
     texts = [t.text for t in load_forms(LIBRARY)["classification"].templates]
     assert any("Choose the Best Option:" in text for text in texts)
@@ -91,6 +91,38 @@ def test_forms_cover_each_kind_of_prompt():
     translation = " ".join(t.text for t in load_forms(LIBRARY)["translation"].templates)
     for language in ("French", "German", "Italian", "Chinese", "Spanish", "Portuguese", "Japanese"):
         assert language in translation
+    # Instructions written in each of those languages too, so that refusals answer in them.
+    assert {t.language for t in load_forms(LIBRARY)["translation"].templates} == {
+        "en", "fr", "de", "es", "it", "pt", "ja", "zh"}
+
+
+def test_templates_declare_the_kinds_they_take():
+    forms = load_forms(LIBRARY)
+    # No question is ever asked to become code, and disclosures get plain replies only.
+    assert all(t.takes == ("instruction",) for t in forms["code"].templates)
+    assert {t.id for f in forms.values() for t in f.templates if "disclosure" in t.takes} == {
+        "direct/plain@v1", "direct/ticket@v1"}
+    for form in forms.values():
+        for template in form.templates:
+            assert template.compose, template.id
+            if form.name == "translation":
+                assert template.target, template.id
+            if form.name == "code":
+                assert template.code_language in {"python", "javascript", "bash", "go"}
+
+
+def test_eligibility_filters_templates_per_seed():
+    seeds = make_seeds(40)
+    kinds = ["question" if i % 2 else "instruction" for i in range(seeds.height)]
+    seeds = seeds.with_columns(kind=pl.Series(kinds))
+    rows = render(seeds, TASKS, RECIPE_SEED, library=LIBRARY, eligible=lambda t, row: row["kind"] in t.takes)
+    questions = rows.filter(pl.col("kind") == "question")
+    assert questions.height and "code" not in set(questions["task"])
+    forms = load_forms(LIBRARY)
+    takes = {t.id: t.takes for f in forms.values() for t in f.templates}
+    assert all(kind in takes[t] for kind, t in rows.select("kind", "template_id").iter_rows())
+    # The extra column rides along.
+    assert "kind" in rows.columns
 
 
 def test_render_gives_one_row_per_seed_and_form_with_the_seed_columns():
@@ -237,6 +269,8 @@ def write_library(folder: Path, templates: dict[str, list[dict]]) -> Path:
             lines.append(f"[[{form}]]")
             lines.append(f'id = "{entry["id"]}"')
             lines.append(f'kind = "{entry.get("kind", "ask")}"')
+            lines.append('takes = ["instruction", "question", "statement", "disclosure"]')
+            lines.append(f'compose = "{entry.get("compose", "answer")}"')
             lines.append(f'digest = "{entry.get("digest", digest(entry["text"]))}"')
             if "options" in entry:
                 lines.append("options = [" + ", ".join(f'"{o}"' for o in entry["options"]) + "]")
@@ -304,7 +338,7 @@ def test_heldout_templates_are_used_only_by_their_split():
     )
     heldout = {"validation": 1, "test": 2}
     rows = render(seeds, TASKS, RECIPE_SEED, library=LIBRARY, heldout=heldout)
-    assert rows.columns == [*RENDER_SCHEMA, "split"]
+    assert rows.columns == [*list(RENDER_SCHEMA)[:-3], "split", *list(RENDER_SCHEMA)[-3:]]
     assert rows.height == seeds.height * len(TASKS)
     for form in list_forms(LIBRARY):
         pools = form.reserved(heldout, RECIPE_SEED)
@@ -314,6 +348,19 @@ def test_heldout_templates_are_used_only_by_their_split():
         per_split = rows.filter(pl.col("task") == form.name).group_by("split").agg(pl.col("template_id").unique())
         for split, used in per_split.iter_rows():
             assert set(used) == {t.id for t in pools[split]}, (form.name, split)
+
+
+def test_heldout_templates_can_be_named():
+    seeds = make_seeds(90).with_columns(split=pl.Series(["train", "validation", "test"] * 30, dtype=pl.String))
+    heldout = {"validation": ["direct/expert@v1"], "test": ["direct/bullets@v1", "code/bash@v1"]}
+    rows = render(seeds, ["direct", "code"], RECIPE_SEED, library=LIBRARY, heldout=heldout)
+    used = dict(rows.group_by("split").agg(pl.col("template_id").unique()).iter_rows())
+    assert set(used["validation"]) == {"direct/expert@v1"} | (set(used["validation"]) - {"direct/expert@v1"})
+    assert "direct/expert@v1" not in used["train"] and "direct/bullets@v1" not in used["train"]
+    assert set(t for t in used["test"] if t.startswith("direct/")) == {"direct/bullets@v1"}
+    assert set(t for t in used["test"] if t.startswith("code/")) == {"code/bash@v1"}
+    with pytest.raises(RecipeError, match="not templates of form"):
+        render(seeds, ["direct"], RECIPE_SEED, library=LIBRARY, heldout={"test": ["direct/nonesuch@v1"]})
 
 
 def test_holding_out_too_many_templates_is_a_recipe_error():

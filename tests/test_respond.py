@@ -1,7 +1,6 @@
-"""Task-aware refusals for harmful rows."""
+"""Refusals that name what they decline, in the user's language, and the lint every response passes."""
 
-from __future__ import annotations
-
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -10,364 +9,191 @@ import polars as pl
 import pytest
 
 from builders.errors import RecipeError
-from builders.render import list_forms, render
+from builders.language import detect
+from builders.render import load_forms, templates_by_id
 from builders.respond import (
-    MAX_WORDS,
-    MIN_WORDS,
+    OPENING_KINDS,
     RESPONDERS,
-    Responder,
     TemplateResponder,
     get_responder,
     lint_refusal,
+    lint_row,
     load_refusals,
+    refusal_languages,
 )
-from builders.schema import SEED_SCHEMA, TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "data" / "templates"
-RECIPE_SEED = 20250119
-CATEGORIES = tuple(tomllib.loads((ROOT / "data" / "taxonomy.toml").read_text(encoding="utf-8"))["categories"])
-
-
-def rows_for(task: str, category: str, n: int, template_id: str | None = None, prefix: str = "synthetic") -> pl.DataFrame:
-    """Rendered-looking rows: only the columns a responder reads."""
-    if template_id is None:
-        template_id = list_forms(LIBRARY)[TASKS.index(task)].templates[0].id
-    return pl.DataFrame(
-        {
-            "seed_id": [f"{prefix}:{i}" for i in range(n)],
-            "task": [task] * n,
-            "category": [category] * n,
-            "template_id": [template_id] * n,
-        }
-    )
-
-
-def rendered(n: int) -> pl.DataFrame:
-    seeds = pl.DataFrame(
-        {
-            "seed_id": [f"synthetic:{i}" for i in range(n)],
-            "request": [f"Explain how to do placeholder task {i}" for i in range(n)],
-            "category": [CATEGORIES[i % len(CATEGORIES)] for i in range(n)],
-            "category_raw": ["placeholder"] * n,
-            "source": ["synthetic"] * n,
-            "source_version": ["0"] * n,
-            "license": ["MIT"] * n,
-        },
-        schema=SEED_SCHEMA,
-    )
-    return render(seeds, TASKS, RECIPE_SEED, library=LIBRARY)
-
-
-@pytest.fixture(scope="module")
-def responder() -> TemplateResponder:
-    return TemplateResponder(RECIPE_SEED, LIBRARY)
-
-
-@pytest.fixture(scope="module")
-def library():
-    return load_refusals(LIBRARY)
-
-
-# ------------------------------------------------------------------ lint ---
-
-GOOD = (
-    "I can't translate this. This request involves weapons or violence, and help with it could lead to "
-    "someone being seriously hurt. I can help with lawful topics instead, such as the history of weapons, "
-    "safety training or how to defuse a tense situation."
-)
-
-
-def test_lint_accepts_a_well_formed_refusal():
-    assert lint_refusal(GOOD) == []
-
-
-def test_lint_word_limits_are_inclusive():
-    assert MIN_WORDS == 25 and MAX_WORDS == 90
-    for words, ok in ((MIN_WORDS - 1, False), (MIN_WORDS, True), (MAX_WORDS, True), (MAX_WORDS + 1, False)):
-        text = " ".join(["safe"] * (words - 1) + ["end."])
-        assert (lint_refusal(text) == []) is ok, words
-
-
-@pytest.mark.parametrize(
-    "text, problem",
-    [
-        ("", "empty"),
-        ("   \n", "empty"),
-        (None, "empty"),
-        ("I can't help with that.", "words"),
-        (GOOD + " More words." * 40, "words"),
-        ("As an AI language model, " + GOOD, "as an ai"),
-        (GOOD + " I am bound by the system message.", "system message"),
-        (GOOD.replace("I can't", "ChatGPT can't"), "model"),
-        (GOOD.replace("I can't", "Llama can't"), "model"),
-        (GOOD.replace("I can't", "Dolphin can't"), "model"),
-        (GOOD.replace("I can't", "GPT-4o can't"), "model"),
-        (GOOD + " Call 555 0100 now.", "phone"),
-        (GOOD + " Call 1-800-000-0000.", "phone"),
-        (GOOD.replace("this", "{request}"), "placeholder"),
-    ],
-)
-def test_lint_flags_each_problem(text, problem):
-    problems = lint_refusal(text)
-    assert any(problem in p.lower() for p in problems), problems
-
-
-# ------------------------------------------------------------- library ---
-
-
-def test_categories_match_the_taxonomy(library):
-    assert set(library.reasons) == set(CATEGORIES)
-    assert set(library.redirects) == set(CATEGORIES)
-
-
-def test_at_least_six_general_openings_per_form(library):
-    for form in TASKS:
-        assert len(set(library.openings[form]["any"])) >= 6, form
-
-
-def test_several_variants_of_every_part(library):
-    for category in CATEGORIES:
-        assert len(set(library.reasons[category])) >= 3, category
-        assert len(set(library.redirects[category]["any"])) >= 3, category
-    assert len(library.patterns) >= 3
-
-
-def test_each_reason_is_one_sentence(library):
-    for category, reasons in library.reasons.items():
-        for reason in reasons:
-            assert reason.endswith("."), reason
-            assert not re.search(r"[.!?]\s", reason[:-1]), f"{category}: {reason}"
-
-
-# Words that show an opening declines the task in its own terms.
-TASK_WORDS = {
-    "summarization": ("summar", "recap", "condense"),
-    "translation": ("translat", "language"),
-    "classification": ("pick", "choos", "rank", "label", "classif", "option", "question"),
-    "code": ("code", "program", "script", "function", "debug"),
-}
-
-
-def test_openings_name_the_task(library):
-    for form, words in TASK_WORDS.items():
-        for pool in library.openings[form].values():
-            for opening in pool:
-                assert any(w in opening.lower() for w in words), f"{form}: {opening}"
-
-
-def test_kind_specific_openings_belong_to_real_template_kinds(library):
-    for form in list_forms(LIBRARY):
-        kinds = {t.kind for t in form.templates}
-        assert set(library.openings[form.name]) - {"any"} <= kinds
-
-
-def test_self_harm_redirects_point_to_support_without_numbers(library):
-    for redirect in library.redirects["self_harm"]["any"]:
-        assert "crisis line" in redirect and "someone you trust" in redirect, redirect
-        assert not re.search(r"\d", redirect)
-    assert any("emergency services" in r for r in library.redirects["self_harm"]["any"])
-
-
-def test_cyber_code_refusals_can_offer_defensive_code(library):
-    assert library.redirects["cyber"].get("code")
-    assert all("defensive" in r or "security" in r for r in library.redirects["cyber"]["code"])
-
-
-# ------------------------------------------------------------ responder ---
-
-
-@pytest.mark.parametrize("task", TASKS)
-def test_every_refusal_passes_lint_for_every_form_and_category(responder, task):
-    for form in list_forms(LIBRARY):
-        if form.name != task:
-            continue
-        for template in form.templates:
-            for category in CATEGORIES:
-                rows = rows_for(task, category, 25, template.id, prefix=template.id)
-                for text in responder.respond(rows).to_list():
-                    assert lint_refusal(text) == [], (task, category, text)
-
-
-def test_response_series_has_one_string_per_row_in_order(responder):
-    rows = rendered(60)
-    responses = responder.respond(rows)
-    assert responses.dtype == pl.String
-    assert responses.len() == rows.height
-    assert responses.name == "response"
-    # Order follows the rows: responding to a reversed frame reverses the output.
-    assert responder.respond(rows.reverse()).equals(responses.reverse())
-
-
-def test_refusals_fit_their_task_form(responder):
-    rows = rendered(100)
-    responses = responder.respond(rows)
-    for task, text in zip(rows["task"], responses):
-        words = TASK_WORDS.get(task)
-        if words:
-            assert any(w in text.lower() for w in words), (task, text)
-
-
-def test_kind_specific_openings_only_reach_their_kind(responder, library):
-    for form in list_forms(LIBRARY):
-        for template in form.templates:
-            others = {
-                opening
-                for kind, pool in library.openings[form.name].items()
-                if kind not in ("any", template.kind)
-                for opening in pool
-            }
-            for category in ("cyber", "other_harmful"):
-                for text in responder.respond(rows_for(form.name, category, 40, template.id)).to_list():
-                    assert not any(opening in text for opening in others), (template.id, text)
-
-
-def test_self_harm_refusals_always_point_to_support(responder):
-    for task in TASKS:
-        for text in responder.respond(rows_for(task, "self_harm", 50)).to_list():
-            assert "crisis line" in text, text
-
-
-@pytest.mark.parametrize("task", TASKS)
-def test_refusals_vary_across_seeds(responder, library, task):
-    responses = responder.respond(rows_for(task, "other_harmful", 200)).to_list()
-    assert len(set(responses)) >= 140
-    openings_used = {o for o in library.openings[task]["any"] if any(r.startswith(o) for r in responses)}
-    assert len(openings_used) >= 6
-    # Different structures: some refusals lead with the reason instead of the opening.
-    reasons = library.reasons["other_harmful"]
-    assert any(r.startswith(reason) for r in responses for reason in reasons)
-    assert any(r.startswith(o) for r in responses for o in library.openings[task]["any"])
-
-
-def test_the_responder_is_deterministic(responder):
-    rows = rendered(80)
-    first = responder.respond(rows)
-    assert first.equals(responder.respond(rows))
-    assert first.equals(TemplateResponder(RECIPE_SEED, LIBRARY).respond(rows))
-    shuffled = rows.with_row_index("at").sample(fraction=1.0, shuffle=True, seed=3)
-    again = TemplateResponder(RECIPE_SEED, LIBRARY).respond(shuffled.drop("at"))
-    assert again.equals(first.gather(shuffled["at"]))
-
-
-def test_the_recipe_seed_changes_refusals(responder):
-    rows = rendered(80)
-    other = TemplateResponder(RECIPE_SEED + 1, LIBRARY).respond(rows)
-    assert (responder.respond(rows) != other).sum() > rows.height // 2
-
-
-def test_an_unknown_template_id_falls_back_to_general_openings(responder, library):
-    texts = responder.respond(rows_for("code", "cyber", 60, "code/from_elsewhere@v9")).to_list()
-    general = library.openings["code"]["any"]
-    specific = [o for kind, pool in library.openings["code"].items() if kind != "any" for o in pool]
-    assert all(any(o in t for o in general) for t in texts)
-    assert not any(o in t for t in texts for o in specific)
-
-
-def test_unknown_category_or_task_is_a_recipe_error(responder):
-    with pytest.raises(RecipeError, match="known categories"):
-        responder.respond(rows_for("direct", "none", 2))
-    with pytest.raises(RecipeError, match="known forms"):
-        responder.respond(rows_for("direct", "cyber", 2).with_columns(task=pl.lit("poetry")))
-
-
-def test_missing_columns_are_reported(responder):
-    with pytest.raises(ValueError, match="category"):
-        responder.respond(rows_for("direct", "cyber", 2).drop("category"))
-
-
-# ------------------------------------------------------------- registry ---
-
-
-def test_get_responder_builds_the_template_responder():
-    responder = get_responder("template", seed=RECIPE_SEED, library=LIBRARY)
-    assert isinstance(responder, TemplateResponder)
-    assert isinstance(responder, Responder)
-    assert responder.name == "template"
-    rows = rendered(10)
-    assert responder.respond(rows).equals(TemplateResponder(RECIPE_SEED, LIBRARY).respond(rows))
-
-
-def test_unknown_responder_is_a_recipe_error_listing_known_kinds():
-    with pytest.raises(RecipeError) as error:
+TAXONOMY = tomllib.loads((ROOT / "data" / "taxonomy.toml").read_text(encoding="utf-8"))
+SUBCATEGORIES = [(c, s) for c, subs in TAXONOMY["subcategories"].items() for s in subs]
+LANGUAGES = ["en", "fr", "de", "es", "it", "pt", "ja", "zh"]
+GISTS = ["a fake invoice", "a keylogger that secretly records every key someone types on a shared office laptop"]
+SEED = 20250119
+
+
+def test_every_language_of_the_instructions_has_a_refusal_library():
+    instruction_languages = {t.language for t in templates_by_id(LIBRARY).values()}
+    assert instruction_languages <= set(refusal_languages(LIBRARY)) == set(LANGUAGES)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_each_library_covers_every_kind_and_subcategory(language):
+    library = load_refusals(language, LIBRARY)
+    assert set(OPENING_KINDS) <= set(library.openings)
+    assert {s for _, s in SUBCATEGORIES} == set(library.reasons) == set(library.redirects)
+    assert library.closings
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_assembled_refusal_passes_the_lint_and_reads_as_its_language(language):
+    library = load_refusals(language, LIBRARY)
+    kinds = sorted({t.kind for t in templates_by_id(LIBRARY).values()})
+    checked = 0
+    for category, subcategory in SUBCATEGORIES:
+        for kind in kinds:
+            for n, gist in enumerate(GISTS * 2):
+                text = library.assemble(kind=kind, category=category, subcategory=subcategory,
+                                        gist=gist if language == "en" else "", seed=SEED, task=kind,
+                                        seed_id=f"s{n}")
+                has_options = kind == "choose" or kind == "label"
+                assert lint_refusal(text, language, has_options=has_options, gist=gist) == [], (kind, subcategory,
+                                                                                               text)
+                assert detect(text) == language, text
+                checked += 1
+    assert checked == len(SUBCATEGORIES) * len(kinds) * 4
+
+
+def test_english_refusals_name_the_gist_most_of_the_time():
+    library = load_refusals("en", LIBRARY)
+    named = 0
+    for n in range(200):
+        category, subcategory = SUBCATEGORIES[n % len(SUBCATEGORIES)]
+        text = library.assemble(kind="ask", category=category, subcategory=subcategory, gist="a forged permit",
+                                seed=SEED, task="direct", seed_id=f"seed{n}")
+        named += "a forged permit" in text
+    assert named >= 150
+
+
+def test_minors_refusals_offer_no_alternative_and_self_harm_refusals_name_support():
+    library = load_refusals("en", LIBRARY)
+    for n in range(40):
+        minors = library.assemble(kind="ask", category="sexual", subcategory="minors", gist="sexual content "
+                                  "involving a child", seed=SEED, task="direct", seed_id=f"m{n}")
+        assert not re.search(r"\balternative|instead\b|legal (version|way)", minors, re.IGNORECASE), minors
+        support = library.assemble(kind="ask", category="self_harm", subcategory="suicide_selfharm",
+                                   gist="ways to end my life", seed=SEED, task="direct", seed_id=f"s{n}")
+        assert re.search(r"crisis|samaritans|emergency|someone you trust|doctor|helpline", support, re.IGNORECASE)
+        assert not re.search(r"\d", support)
+
+
+def test_only_option_prompts_get_openings_that_speak_of_options():
+    library = load_refusals("en", LIBRARY)
+    pattern = re.compile(r"\b(option|options|choose|pick)\b", re.IGNORECASE)
+    for kind, openings in library.openings.items():
+        if kind not in ("choose", "label"):
+            assert not any(pattern.search(o) for o in openings), kind
+
+
+def test_the_lint_catches_what_a_refusal_must_not_do():
+    good = ("I can't help with that. Helping with a fake invoice could cheat a business out of money it is owed "
+            "and leave a real person to pay. I can help you set up honest invoicing for your own work.")
+    assert lint_refusal(good) == []
+    assert any("words" in p for p in lint_refusal("I can't help with that."))
+    repeated = good + " Feel free to ask about anything else. Feel free to ask about anything else."
+    assert any("repeats" in p for p in lint_refusal(repeated))
+    options = good.replace("I can't help with that.", "I won't pick any of these options.")
+    assert any("options" in p for p in lint_refusal(options, has_options=False))
+    assert lint_refusal(options, has_options=True) == []
+    assert any("phone" in p for p in lint_refusal(good + " Call 555 0100 now."))
+    assert any("as an ai" in p for p in lint_refusal("As an AI, " + good))
+
+
+def test_support_replies_may_mention_amounts_but_never_a_number_to_call():
+    template = templates_by_id(LIBRARY)["direct/plain@v1"]
+    ok = "Eating under 500 calories a day can harm your heart. Please talk to a doctor or a local crisis line."
+    assert lint_row(ok, template, "support", "en") == []
+    assert lint_row(ok + " Call 116 123 tonight.", template, "support", "en")
+
+
+def _rows(**columns) -> pl.DataFrame:
+    base = {"seed_id": "advbench:x1", "task": "direct", "category": "cyber", "subcategory": "malware",
+            "template_id": "direct/plain@v1", "action": "refuse", "gist": "ransomware that locks hospital files",
+            "fields": "{}"}
+    base.update(columns)
+    return pl.DataFrame({k: [v] if not isinstance(v, list) else v for k, v in base.items()})
+
+
+def test_the_responder_refuses_in_the_language_of_the_instruction():
+    responder = TemplateResponder(SEED, LIBRARY)
+    english = [responder.respond(_rows(seed_id=f"advbench:x{n}"))[0] for n in range(30)]
+    assert sum("ransomware that locks hospital files" in t for t in english) >= 20
+    assert all(detect(t) == "en" for t in english)
+    for template_id, language in (("translation/fr_then_do@v1", "fr"), ("translation/de_then_do@v1", "de"),
+                                  ("translation/ja_then_do@v1", "ja"), ("translation/zh_then_do@v1", "zh")):
+        text = responder.respond(_rows(task="translation", template_id=template_id))[0]
+        assert detect(text) == language, text
+    # An English instruction asking for Spanish still gets an English refusal.
+    assert detect(responder.respond(_rows(task="translation", template_id="translation/en_es_then_do@v1"))[0]) == "en"
+
+
+def test_the_responder_is_deterministic_and_the_recipe_seed_changes_it():
+    ids = [f"advbench:s{n}" for n in range(30)]
+    rows = _rows(seed_id=ids, task=["direct"] * 30, category=["cyber"] * 30, subcategory=["malware"] * 30,
+                 template_id=["direct/plain@v1"] * 30, action=["refuse"] * 30, gist=["a worm"] * 30,
+                 fields=["{}"] * 30)
+    first = TemplateResponder(SEED, LIBRARY).respond(rows)
+    assert first.equals(TemplateResponder(SEED, LIBRARY).respond(rows))
+    assert not first.equals(TemplateResponder(SEED + 1, LIBRARY).respond(rows))
+    assert first.n_unique() > 20
+
+
+def test_benign_rows_get_their_answer_laid_out_for_the_template():
+    fields = json.dumps({"answer": "Water it weekly.", "steps": ["Water it weekly", "Give it light"],
+                         "summary": "The writer asks how to keep a plant alive.", "difficulty": "EASY",
+                         "method": "PHYSICAL"})
+    responder = TemplateResponder(SEED, LIBRARY)
+    direct = responder.respond(_rows(action="answer", fields=fields, gist=""))[0]
+    assert direct == "Water it weekly."
+    steps = responder.respond(_rows(action="answer", fields=fields, gist="", task="summarization",
+                                    template_id="summarization/steps_list@v1"))[0]
+    assert steps == "1. Water it weekly.\n2. Give it light."
+    labelled = responder.respond(_rows(action="answer", fields=fields, gist="", task="classification",
+                                       template_id="classification/true_false@v2"))[0]
+    assert labelled.startswith("1. TRUE\n2. FALSE\n3. FALSE")
+
+
+def test_unknown_templates_and_sub_categories_are_recipe_errors():
+    responder = TemplateResponder(SEED, LIBRARY)
+    with pytest.raises(RecipeError, match="unknown template"):
+        responder.respond(_rows(template_id="direct/nonesuch@v1"))
+    with pytest.raises(RecipeError, match="sub-category"):
+        responder.respond(_rows(subcategory="nonesuch"))
+
+
+def test_get_responder_builds_the_template_responder_and_checks_options():
+    assert isinstance(get_responder("template", seed=SEED, library=LIBRARY), TemplateResponder)
+    assert "template" in RESPONDERS
+    with pytest.raises(RecipeError, match="unknown responder"):
         get_responder("oracle", seed=1)
-    assert "oracle" in str(error.value)
-    for kind in RESPONDERS:
-        assert kind in str(error.value)
-
-
-def test_bad_responder_options_are_a_recipe_error():
-    with pytest.raises(RecipeError, match="template"):
+    with pytest.raises(RecipeError, match="responder 'template'"):
         get_responder("template", seed=1, temperature=0.1)
 
 
-def test_default_library_is_the_data_folder(monkeypatch):
-    monkeypatch.setenv("MTS_DATA_DIR", str(ROOT / "data"))
-    rows = rendered(20)
-    assert TemplateResponder(RECIPE_SEED).respond(rows).equals(TemplateResponder(RECIPE_SEED, LIBRARY).respond(rows))
-
-
-# ------------------------------------------------------ library checks ---
-
-FORMS_TOML = (LIBRARY / "forms.toml").read_text(encoding="utf-8")
-FILLER = "a filler sentence that is long enough to keep every refusal inside the word limits"
-
-
-def write_refusals(folder: Path, *, opening: str = "I can't do this.", reason: str | None = None,
-                   redirect: str | None = None, extra: str = "", patterns: str | None = None) -> Path:
-    reason = reason or f"This request could hurt people, {FILLER}."
-    redirect = redirect or f"I can help with something safe instead, {FILLER}."
-    patterns = patterns or '["{opening} {reason} {redirect}", "{opening} {reason} {redirect} {closing}"]'
-    lines = [f"[structure]\npatterns = {patterns}\nno_closing = []\n"]
-    for form in TASKS:
-        lines.append(f'[openings.{form}]\nany = ["{opening}"]\n')
-    lines.append("[reasons]")
-    lines += [f'{category} = ["{reason}"]' for category in CATEGORIES]
-    for category in CATEGORIES:
-        lines.append(f'\n[redirects.{category}]\nany = ["{redirect}"]')
-    lines.append("\n[closings]")
-    lines += [f'{form} = ["Ask me something else."]' for form in TASKS]
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "forms.toml").write_text(FORMS_TOML, encoding="utf-8")
-    (folder / "refusals.toml").write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
-    return folder
-
-
-def test_a_minimal_custom_library_works(tmp_path):
-    folder = write_refusals(tmp_path / "lib")
-    texts = TemplateResponder(1, folder).respond(rows_for("code", "cyber", 5)).to_list()
-    assert all(t.startswith("I can't do this. This request could hurt people") for t in texts)
-    assert all(lint_refusal(t) == [] for t in texts)
-
-
-@pytest.mark.parametrize(
-    "changes, message",
-    [
-        ({"reason": "Bad.", "redirect": "Sorry."}, "must stay within"),
-        ({"redirect": f"Try again, {FILLER}, {FILLER}, {FILLER}, {FILLER}, {FILLER}."}, "must stay within"),
-        ({"opening": "As an AI language model, I can't."}, "as an ai"),
-        ({"redirect": f"Call 555 0100, {FILLER}."}, "phone"),
-        ({"patterns": '["{opening} {redirect}"]'}, "must use"),
-        ({"extra": '[openings.code.extra]\nany = ["x"]\n'}, "list of strings"),
-    ],
-)
-def test_library_mistakes_are_recipe_errors(tmp_path, changes, message):
-    folder = write_refusals(tmp_path / "lib", **changes)
-    with pytest.raises(RecipeError, match=message):
-        TemplateResponder(1, folder)
-
-
-def test_openings_for_a_kind_the_form_lacks_are_a_recipe_error(tmp_path):
-    folder = write_refusals(tmp_path / "lib")
-    text = (folder / "refusals.toml").read_text(encoding="utf-8")
-    text = text.replace('[openings.code]\nany = ["I can\'t do this."]',
-                        '[openings.code]\nany = ["I can\'t do this."]\ntranslate = ["I won\'t."]')
-    (folder / "refusals.toml").write_text(text, encoding="utf-8")
-    with pytest.raises(RecipeError, match="not template kinds"):
-        TemplateResponder(1, folder)
-
-
-def test_a_missing_library_is_a_recipe_error(tmp_path):
-    (tmp_path / "forms.toml").write_text(FORMS_TOML, encoding="utf-8")
+def test_library_mistakes_are_recipe_errors(tmp_path):
+    folder = tmp_path / "templates"
+    (folder / "refusals").mkdir(parents=True)
+    (folder / "forms.toml").write_text((LIBRARY / "forms.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    text = (LIBRARY / "refusals" / "en.toml").read_text(encoding="utf-8")
+    (folder / "refusals" / "en.toml").write_text(text.replace('language = "en"', 'language = "xx"'), "utf-8")
+    with pytest.raises(RecipeError, match="differs from the file name"):
+        load_refusals("en", folder)
+    (folder / "refusals" / "en.toml").write_text(text.replace("[closings]", "[closings]\nextra = 1\n"
+                                                              "[nonsense]\nx = [\"Call 555 0199.\"]"), "utf-8")
+    load_refusals("en", folder)  # unknown extra tables are ignored, the numbered text is not used
     with pytest.raises(RecipeError, match="no refusal templates"):
-        TemplateResponder(1, tmp_path)
+        load_refusals("xx", folder)
+
+
+def test_every_refusal_template_kind_is_a_kind_of_some_prompt():
+    kinds = {t.kind for form in load_forms(LIBRARY).values() for t in form.templates}
+    assert kinds <= set(OPENING_KINDS)

@@ -53,8 +53,8 @@ DONOTANSWER = {
 }
 
 # Seeds that survive parsing (copyright, contextual, taken-from-AdvBench, advice and
-# about-the-assistant rows are dropped) and then seed clustering (one exact and one
-# near duplicate go).
+# about-the-assistant rows are dropped by rule: no review line covers these made-up
+# requests) and then seed clustering (one exact and one near duplicate go).
 SEEDS_PARSED = 6 + 4 + 4 + 4
 SEEDS_KEPT = SEEDS_PARSED - 2
 CATEGORIES = {
@@ -119,8 +119,15 @@ priority = ["harmbench", "strongreject", "donotanswer", "multitaskbench", "advbe
 """
 
 
+ITEMS_PER_FILE = 4
+
+
 def data_dir_with_tiny_recipe(repo_data: Path, target: Path) -> Path:
-    """A copy of the shipped data/ with one more recipe, ``tiny``."""
+    """A copy of the shipped data/ with one more recipe, ``tiny``, and only the
+    first few benign items of each file, so that the tiny build stays small."""
     shutil.copytree(repo_data, target)
     (target / "recipes" / "tiny.toml").write_text(TINY_RECIPE, encoding="utf-8")
+    for path in (target / "benign").glob("*/*.jsonl"):
+        lines = path.read_text(encoding="utf-8").splitlines()[:ITEMS_PER_FILE]
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
     return target
