@@ -28,6 +28,12 @@ def _build_summary(result) -> str:
     first = next(iter(result.rows.values()))
     parts = [f"built {result.version} into {result.out} in {result.seconds:.1f} s",
              "", _table(rows, ["config", *first.keys(), "total"])]
+    if result.reviewed or result.unreviewed:
+        parts += ["", f"seeds: {result.reviewed} reviewed by reading, {result.unreviewed} unreviewed (handled by rules)"]
+    if result.balance:
+        body = [[task, f["harmful"], f["benign"], f"{f['wrapper_auc']:.3f}", "-" if f["lowest_benign_share"] is None else f"{f['lowest_benign_share']:.2f}"]
+                for task, f in result.balance.items()]
+        parts += ["", _table(body, ["form", "harmful", "benign", "wrapper AUC", "lowest template benign share"])]
     if result.dropped:
         parts += ["", _table([[k, v] for k, v in result.dropped.items()], ["dropped (stage/reason)", "rows"])]
     return "\n".join(parts)

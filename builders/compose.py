@@ -38,8 +38,12 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
+LINKS = ("Then", "Next", "After that", "Then", "Next")
+
+
 def _paragraph(steps: list[str]) -> str:
-    linked = [steps[0]] + [f"{'Finally' if i == len(steps) - 1 else 'Then'}, {_lower_first(s)}"
+    """Steps as one paragraph, linked the way a person would write them."""
+    linked = [steps[0]] + [f"{'Finally' if i == len(steps) - 1 else LINKS[i - 1]}, {_lower_first(s)}"
                            for i, s in enumerate(steps[1:], 1)]
     return " ".join(linked)
 
@@ -82,10 +86,11 @@ def key_points(item: Fields, template: Template) -> str | None:
 
 
 def post_summary(item: Fields, template: Template) -> str | None:
+    """What the post asks, then the answer it wants, introduced as the template words it."""
     steps, summary = _steps(item), item.get("summary")
-    if not steps or not summary:
+    if not steps or not summary or not template.lead:
         return None
-    return f"{summary}\n\nThe answer it is looking for:\n{_bulleted(steps)}"
+    return f"{summary}\n\n{template.lead}\n{_bulleted(steps)}"
 
 
 def _translation(item: Fields, template: Template) -> dict | None:

@@ -59,6 +59,8 @@ class BuildResult:
     dropped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     unreviewed: int = 0  # seeds no review line covers: decided by rules, not by reading
+    reviewed: int = 0
+    balance: dict = field(default_factory=dict)  # per form: harmful, benign, ratio, wrapper AUC
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -167,7 +169,7 @@ def build(
     return BuildResult(
         version=recipe.version, out=str(out), recipe_sha256=recipe.sha256, rows=written["rows"],
         stages=stages.records, dropped=_reason_counts(dropped), seconds=round(time.perf_counter() - started, 2),
-        unreviewed=review_stats["unreviewed"],
+        unreviewed=review_stats["unreviewed"], reviewed=review_stats["reviewed"], balance=checks["balance"],
     )
 
 

@@ -61,7 +61,7 @@ class Template:
     options: tuple[str, ...] = ()  # fixed choices shown in the prompt (classification)
     takes: tuple[str, ...] = KINDS  # which kinds of request it wraps naturally
     compose: str = "answer"  # how a benign answer is laid out for it (compose.py)
-    lead: str = ""  # the option a benign answer picks, as shown in the prompt
+    lead: str = ""  # the option a benign answer picks, as shown in the prompt; or its opening line
     language: str = "en"  # the language of the instruction itself
     target: str = ""  # translation: the language asked for
     code_language: str = ""  # code: the language of the solution
@@ -182,7 +182,7 @@ def _template(entry: dict, form: str, path: Path) -> Template:
     if not takes or set(takes) - set(KINDS):
         raise RecipeError(f"{where}: takes must list kinds among {KINDS}, got {list(takes)}")
     lead = entry.get("lead", "")
-    if lead and lead.rstrip(".").split(") ", 1)[-1].split(". ", 1)[-1] not in options:
+    if lead and options and lead.rstrip(".").split(") ", 1)[-1].split(". ", 1)[-1] not in options:
         raise RecipeError(f"{where}: lead {lead!r} does not name one of the options")
     return Template(entry["id"], form, entry["kind"], text, options, takes, entry["compose"], lead,
                     entry.get("language", "en"), entry.get("target", ""), entry.get("code_language", ""))

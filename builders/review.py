@@ -158,7 +158,7 @@ def apply(seeds: pl.DataFrame, rule_dropped: pl.DataFrame, data_dir: Path, taxon
             action = line["action"]
             counts[action] = counts.get(action, 0) + 1
             if action == "drop":
-                gone.append({**row, "reason": "review_drop" + (f": {line['note']}" if line["note"] else "")})
+                gone.append({**row, "reason": "review_drop"})  # why: the line's note, in data/review
                 continue
             written = ""
             if action != "refuse":

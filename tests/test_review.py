@@ -88,7 +88,7 @@ def test_drops_and_missing_responses_are_reported_with_reasons(tmp_path):
     ])
     out, dropped, _ = review.apply(seed_frame(REQUESTS[:2]), NO_DROPS, folder, TAXONOMY)
     assert out.is_empty()
-    assert dict(zip(dropped["seed_id"], dropped["reason"])) == {"toy:1": "review_drop: garbled",
+    assert dict(zip(dropped["seed_id"], dropped["reason"])) == {"toy:1": "review_drop",
                                                                 "toy:2": "no_written_response"}
 
 
