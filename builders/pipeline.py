@@ -27,7 +27,7 @@ from pathlib import Path
 import polars as pl
 from tqdm import tqdm
 
-from . import benign, card, seeds, split, upstream
+from . import benign, card, preflight, seeds, split, upstream
 from .dedup import exact, minhash
 from .errors import BuildError
 from .recipe import Recipe, load_recipe
@@ -99,6 +99,8 @@ def build(
         recipe = recipe.with_options(include_upstream=True)
     specs = recipe.decontaminate + tuple(decontaminate_specs)
     out = Path(out) if out is not None else Path("dist") / recipe.version
+    preflight.check_build(recipe, out, sources_dir=sources_dir, cache_dir=cache_dir, overrides=overrides or {},
+                          specs=specs)
     started = time.perf_counter()
     stages = _Stages(["sources", "seeds", "upstream", "clusters", "split", "render", "respond", "benign",
                       "dedup", "decontaminate", "check", "write"], progress)
@@ -362,10 +364,12 @@ def _decontaminate(rows: pl.DataFrame, harmful: pl.DataFrame, specs: tuple[str, 
 
 
 def _eval_files(specs: tuple[str, ...]) -> list[dict]:
-    """Which evaluation files the build was cleaned against, by content."""
+    """Which evaluation files the build was cleaned against, by name and content; never by
+    their path, which is the builder's own business and would be published with the manifest."""
     from .decontaminate import split_spec
 
-    return [{"spec": spec, "sha256": sha256_file(split_spec(spec)[0])} for spec in specs]
+    return [{"file": path.name, "column": column, "sha256": sha256_file(path)}
+            for path, column in map(split_spec, specs)]
 
 
 def _leak_check(rows: pl.DataFrame, recipe: Recipe) -> None:
