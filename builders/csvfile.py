@@ -37,7 +37,7 @@ def read_csv(path: Path, what: str, *, fix: str = "") -> pl.DataFrame:
         raise BuildError(f"{what}: {path} cannot be read as CSV ({first}).{quote} "
                          "Save it as comma-separated UTF-8 text with one header row.") from None
     if frame.height == 0:
-        raise BuildError(f"{what}: {path} has a header ({', '.join(frame.columns)}) but no rows. {fix}".rstrip())
+        raise BuildError(f"{what}: {path} has a header {frame.columns} but no rows. {fix}".rstrip())
     return frame
 
 

@@ -136,9 +136,12 @@ def new_staging(out: Path) -> Path:
         try:
             with open(_lock(staging), "x", encoding="utf-8") as handle:
                 handle.write(owner)
-            break
         except FileExistsError:
             continue
+        except BaseException:  # a full disk, say: leave no empty lock behind
+            _lock(staging).unlink(missing_ok=True)
+            raise
+        break
     try:
         os.mkdir(staging)  # mode 0777 less the umask, like any folder the user makes
     except BaseException:

@@ -16,6 +16,10 @@ def check_build(recipe: Recipe, out: Path, *, sources_dir: Path | None, cache_di
     """The output folder may be replaced and the cache can take what must be fetched."""
     from .decontaminate import split_spec
 
+    try:  # first, so that a previous build moved aside by a killed run is back even if a check fails
+        outdir.clean_stale(Path(out).resolve())
+    except OSError:
+        pass  # a folder we cannot clean is one we cannot write either: check_out says so
     sources_dir = sources_dir or (Path(os.environ["MTS_SOURCES"]) if os.environ.get("MTS_SOURCES") else None)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     inputs = [("the cache folder", cache)]
@@ -25,10 +29,6 @@ def check_build(recipe: Recipe, out: Path, *, sources_dir: Path | None, cache_di
         inputs.append(("MTS_DATA_DIR", data_dir()))
     inputs += [(f"--source {name}=", path) for name, path in overrides.items()]
     inputs += [("--decontaminate", split_spec(spec)[0]) for spec in specs]
-    try:
-        outdir.clean_stale(Path(out).resolve())
-    except OSError:
-        pass  # a folder we cannot clean is one we cannot write either: check_out says so
     outdir.check_out(out, inputs)
     _check_cache(cache, recipe, sources_dir, overrides)
 
