@@ -54,12 +54,18 @@ def read_eval_texts(spec: str) -> pl.Series:
         raise BuildError(
             f"evaluation set {path}: unsupported file type {path.suffix!r}; use one of {', '.join(_READERS)}"
         )
+    if path.stat().st_size == 0:
+        raise BuildError(f"evaluation set {path}: the file is empty, so it would remove nothing. Check that it "
+                         "is the right file, or leave it out.")
     try:
         frame = reader(path)
     except BuildError:
         raise
     except Exception as error:  # polars raises several error types for unreadable files
         raise BuildError(f"evaluation set {path}: cannot read it as {path.suffix[1:]}: {error}") from error
+    if frame.height == 0:
+        raise BuildError(f"evaluation set {path}: the file has no rows, so it would remove nothing. Check that "
+                         "it is the right file, or leave it out.")
     if column is None:
         column = next((c for c in DEFAULT_COLUMNS if c in frame.columns), None)
         if column is None:
@@ -75,8 +81,8 @@ def read_eval_texts(spec: str) -> pl.Series:
     texts = texts.cast(pl.String).drop_nulls().alias(column)
     if texts.len() == 0:
         # An empty evaluation set removes nothing, which would look like a clean build.
-        raise BuildError(f"evaluation set {path}: no {column!r} values (the file has no rows), so it would "
-                         "remove nothing. Check that it is the right file, or leave it out.")
+        raise BuildError(f"evaluation set {path}: column {column!r} holds no values, so it would remove "
+                         "nothing. Check that it is the right file, or leave it out.")
     return texts
 
 
