@@ -57,7 +57,8 @@ def _known_version(ctx, param, value):
 @click.option("--version", "version", required=True, callback=_known_version, metavar="VERSION",
               help="Dataset version to build, named by a recipe in data/recipes/ (shipped: v1, v2).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder (default: dist/VERSION). Replaced atomically at the end.")
+              help="Output folder (default: dist/VERSION): a new or empty folder, or an earlier build, "
+                   "which is replaced atomically at the end. Any other folder is refused.")
 @click.option("--sources", "sources_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               envvar="MTS_SOURCES", default=None,
               help="Local folder laid out as DIR/<source>/<file>, searched before the cache and the network [env MTS_SOURCES].")
@@ -116,7 +117,9 @@ def build_dataset(version, out, sources_dir, source_overrides, cache_dir, seed, 
         if isinstance(published, dict):
             click.echo(f"\npublished to {repo_id}: {published.get('load_line', '')}")
     if isinstance(published, str):  # the build is done and was reported; only the publish failed
-        raise click.ClickException(f"built {result.version} into {result.out}, but publishing failed: {published}")
+        raise click.ClickException(f"built {result.version} into {result.out}, but publishing failed: {published} "
+                                   f"To publish this build without building it again: publish-dataset {result.out} "
+                                   f"--repo-id {repo_id}")
 
 
 def _publish(build_dir: Path, repo_id: str, *, progress: bool = True) -> dict | str:

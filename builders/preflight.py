@@ -13,8 +13,9 @@ from .sources import default_cache_dir, load_registry
 
 def check_build(recipe: Recipe, out: Path, *, sources_dir: Path | None, cache_dir: Path | None,
                 overrides: dict[str, Path], specs: tuple[str, ...]) -> None:
-    """The output folder may be replaced and the cache can take what must be fetched."""
-    from .decontaminate import split_spec
+    """The output folder may be replaced, the cache can take what must be fetched, and every
+    evaluation set reads (they are small; reading them twice is cheaper than a late failure)."""
+    from .decontaminate import read_eval_texts, split_spec
 
     try:  # first, so that a previous build moved aside by a killed run is back even if a check fails
         outdir.clean_stale(Path(out).resolve())
@@ -31,6 +32,8 @@ def check_build(recipe: Recipe, out: Path, *, sources_dir: Path | None, cache_di
     inputs += [("--decontaminate", split_spec(spec)[0]) for spec in specs]
     outdir.check_out(out, inputs)
     _check_cache(cache, recipe, sources_dir, overrides)
+    for spec in specs:
+        read_eval_texts(spec)
 
 
 def _check_cache(cache: Path, recipe: Recipe, sources_dir: Path | None, overrides: dict[str, Path]) -> None:

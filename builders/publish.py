@@ -422,8 +422,8 @@ def _hub_cause(err: BaseException) -> BaseException | None:
 
 def _hub_error(err: BaseException, repo_id: str) -> PublishError:
     endpoint = constants.ENDPOINT
-    again = ("A Hub commit is applied whole or not at all, so run the same command again: it finishes "
-             "what is missing and changes nothing that is already there.")
+    again = ("A Hub commit is applied whole or not at all, so publishing again finishes what is missing "
+             "and changes nothing that is already there.")
     if not isinstance(err, HfHubHTTPError):
         if _CONNECT_ERRORS and isinstance(err, _CONNECT_ERRORS):
             return PublishError(f"cannot reach the Hub at {endpoint} ({err}). Check the network connection, "
@@ -448,8 +448,8 @@ def _hub_error(err: BaseException, repo_id: str) -> PublishError:
             "was committed. Run the publish again to publish on top of the new head.")
     if status is not None and status >= 500:
         return PublishError(f"the Hub at {endpoint} failed with a server error ({status}) while publishing "
-                            f"{repo_id}, even after retries: {server_says or err}. Nothing is wrong on your "
-                            f"side; try again later. {again}")
+                            f"{repo_id}: {server_says or err}. Nothing is wrong on your side: publish again "
+                            "later; that finishes what is missing and changes nothing that is already there.")
     return PublishError(f"the Hub refused a request for {repo_id} ({status}): {server_says or err}.")
 
 

@@ -26,6 +26,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -370,7 +371,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._drop_mid_body()
         body = self._body()
         if fault is not None:
-            return self._error(HubError(fault.status, f"injected failure {fault.status}"))
+            return self._error(HubError(fault.status, HTTPStatus(fault.status).phrase))
         try:
             url = urlsplit(self.path)
             segments = [unquote(s) for s in url.path.split("/")[1:]]
