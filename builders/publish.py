@@ -7,6 +7,10 @@ from ``manifest.json``, and reads everything back to check it.  ``main``
 always holds the latest published version; older versions stay reachable by
 their tags.  Re-publishing identical content makes no commit.
 
+Only the files ``manifest.json`` lists are sent, plus the manifest and the card, each
+checked by sha256; a folder holding anything else, a symbolic link, or a card
+edited after the build is refused before the Hub is asked anything.
+
 Before anything leaves the machine the card is completed (the repo id, gating terms, a
 content warning, a changelog against the previous published version) and
 checked against the files and the manifest.  The token comes from ``HF_TOKEN``
@@ -179,7 +183,7 @@ def read_build(build_dir: Path, *, include_manifest: bool = True, include_audit:
             raise PublishError(f"{root / name} is a symbolic link; only the build's own files are published. "
                                "Run build-dataset to write the folder again.")
     manifest = _read_manifest(root)
-    problems = _folder_problems(root, manifest)
+    problems, local = _folder_problems(root, manifest)
     readme_path = root / "README.md"
     if not readme_path.is_file():
         problems.append("README.md (the card) is missing")
@@ -190,11 +194,7 @@ def read_build(build_dir: Path, *, include_manifest: bool = True, include_audit:
                         "the build; change the card template instead and rebuild")
     if problems:
         raise _inconsistent(root, problems)
-    files: dict[str, LocalFile] = {}
-    for rel in sorted(manifest["files"]):
-        if rel.startswith("audit/") and not include_audit:
-            continue
-        files[rel] = LocalFile.of(root / rel)
+    files = {rel: f for rel, f in sorted(local.items()) if include_audit or not rel.startswith("audit/")}
     if include_manifest:
         files["manifest.json"] = LocalFile.of(root / "manifest.json")
     build = Build(root, manifest, readme_path.read_text(encoding="utf-8"), files)
@@ -206,9 +206,10 @@ def _inconsistent(root: Path, problems: list[str]) -> PublishError:
     return PublishError(f"{root} is not a consistent build (run build-dataset again):\n- " + "\n- ".join(problems))
 
 
-def _folder_problems(root: Path, manifest: dict) -> list[str]:
-    """Links, files the manifest does not list, and listed files that are missing or changed."""
-    problems = []
+def _folder_problems(root: Path, manifest: dict) -> tuple[list[str], dict[str, LocalFile]]:
+    """Links, files the manifest does not list, and listed files that are missing or changed;
+    and the listed files that are fine, hashed once."""
+    problems, local = [], {}
     listed = {}
     for rel, sha in sorted(manifest["files"].items()):
         if _inside_build(rel):
@@ -229,9 +230,11 @@ def _folder_problems(root: Path, manifest: dict) -> list[str]:
             continue
         if not path.is_file():
             problems.append(f"{rel} is listed in manifest.json but missing")
-        elif LocalFile.of(path).sha256 != sha:
+            continue
+        local[rel] = LocalFile.of(path)
+        if local[rel].sha256 != sha:
             problems.append(f"{rel} does not match its sha256 in manifest.json")
-    return problems
+    return problems, local
 
 
 def _inside_build(rel: object) -> bool:

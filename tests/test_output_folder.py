@@ -3,9 +3,11 @@ message before the work starts, and what a killed run leaves behind is cleaned u
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -178,6 +180,25 @@ def test_a_full_disk_is_one_message_and_the_earlier_build_stays(tmp_path, tiny):
         assert sorted(p.name for p in disk.iterdir()) == ["dist", "filler"]  # no staging folder or lock left
 
 
+def test_a_full_disk_while_saving_a_download_into_the_cache_is_one_message(tmp_path):
+    from builders.sources import PinnedFile, Resolver, Source
+    from builders.errors import SourcePinError
+
+    content = b"id,text\n" + b"1,hello\n" * 2000
+    upstream = tmp_path / "items.csv"
+    upstream.write_bytes(content)
+    pinned = PinnedFile(name="items.csv", sha256=hashlib.sha256(content).hexdigest(), url=upstream.as_uri())
+    source = Source(name="items", title="t", upstream="u", homepage="h", citation="c", license="MIT",
+                    version="1", parser="p", role="harmful", files=(pinned,))
+    with tmpfs(tmp_path / "cache", size="64k") as cache:
+        fill_up(cache)
+        with Resolver(cache_dir=cache) as resolver, pytest.raises(SourcePinError) as caught:
+            resolver.resolve(source)
+        assert f"cannot save items.csv into the cache folder {cache} (No space left on device)" in str(caught.value)
+        assert "Pass --cache-dir DIR" in str(caught.value)
+        assert not list(cache.rglob("*.part"))
+
+
 # ---- 8. a build killed during the write ------------------------------------------------------
 
 
@@ -222,7 +243,7 @@ def test_staging_of_a_live_build_and_folders_of_the_user_are_left_alone(tmp_path
         live = tmp_path / ".dist.staging-0000live"
         (live / "data").mkdir(parents=True)
         (tmp_path / ".dist.staging-0000live.lock").write_text(json.dumps(
-            {"host": os.uname().nodename, "pid": sleeper.pid}))
+            {"host": socket.gethostname(), "pid": sleeper.pid}))
         legacy = tmp_path / ".dist.k3j5_x9q"  # left by an earlier release, which had no lock files
         (legacy / "data").mkdir(parents=True)
         (legacy / "README.md").write_text("half a card")

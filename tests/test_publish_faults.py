@@ -220,6 +220,14 @@ def test_a_server_error_is_reported_as_the_hubs_not_the_users(hub, tmp_path):
     assert "repo id" not in proc.stderr
 
 
+def test_local_files_that_differ_and_files_only_the_tag_has_are_listed_apart():
+    assert publishing._differ(["data/a.parquet", "manifest.json"], ["data/old.parquet"]) == (
+        "2 local file(s) differ from the published ones (data/a.parquet, manifest.json) and "
+        "1 published file(s) are not in the build (data/old.parquet)")
+    assert publishing._differ([], ["data/old.parquet"]) == (
+        "1 published file(s) are not in the build (data/old.parquet)")
+
+
 # ---- 9. build-dataset --push-to-hub checks first, and reports the build whatever happens ------
 
 
