@@ -27,9 +27,10 @@ from pathlib import Path
 import polars as pl
 from tqdm import tqdm
 
-from . import benign, card, preflight, seeds, split, upstream
+from . import benign, card, seeds, split, upstream
 from .dedup import exact, minhash
 from .errors import BuildError
+from .preflight import check_build
 from .recipe import Recipe, load_recipe
 from .render import render
 from .resources import data_dir
@@ -99,7 +100,7 @@ def build(
         recipe = recipe.with_options(include_upstream=True)
     specs = recipe.decontaminate + tuple(decontaminate_specs)
     out = Path(out) if out is not None else Path("dist") / recipe.version
-    preflight.check_build(recipe, out, sources_dir=sources_dir, cache_dir=cache_dir, overrides=overrides or {},
+    check_build(recipe, out, sources_dir=sources_dir, cache_dir=cache_dir, overrides=overrides or {},
                           specs=specs)
     started = time.perf_counter()
     stages = _Stages(["sources", "seeds", "upstream", "clusters", "split", "render", "respond", "benign",
