@@ -100,8 +100,7 @@ def build(
         recipe = recipe.with_options(include_upstream=True)
     specs = recipe.decontaminate + tuple(decontaminate_specs)
     out = Path(out) if out is not None else Path("dist") / recipe.version
-    check_build(recipe, out, sources_dir=sources_dir, cache_dir=cache_dir, overrides=overrides or {},
-                          specs=specs)
+    check_build(recipe, out, sources_dir=sources_dir, cache_dir=cache_dir, overrides=overrides or {}, specs=specs)
     started = time.perf_counter()
     stages = _Stages(["sources", "seeds", "upstream", "clusters", "split", "render", "respond", "benign",
                       "dedup", "decontaminate", "check", "write"], progress)
