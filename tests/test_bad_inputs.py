@@ -40,10 +40,8 @@ def refused(result, *phrases: str, code: int = 1) -> str:
 def good_build(tmp_path, monkeypatch) -> Path:
     """An earlier build (of the tiny recipe) that a failed build must leave as it is."""
     monkeypatch.setenv("MTS_DATA_DIR", str(data_dir_with_tiny_recipe(ROOT / "data", tmp_path / "data")))
-    overrides = write_sources(tmp_path / "sources")
     out = tmp_path / "dist"
-    args = [arg for name, path in overrides.items() for arg in ("--source", f"{name}={path}")]
-    assert run("--version", "tiny", "--out", out, *args).exit_code == 0
+    assert run("--version", "tiny", "--out", out, *_tiny_sources(tmp_path)).exit_code == 0
     return out
 
 
@@ -158,7 +156,7 @@ def test_an_evaluation_set_without_rows_is_refused(tmp_path, good_build, name, c
     evals.write_text(content)
     before = tree(good_build)
     stderr = refused(run("--version", "tiny", "--out", good_build, "--decontaminate", evals,
-                         *_tiny_sources(tmp_path)), f"evaluation set", str(evals))
+                         *_tiny_sources(tmp_path)), "evaluation set", str(evals))
     assert "so it would remove nothing" in stderr or "It would remove nothing" in stderr
     assert tree(good_build) == before
 

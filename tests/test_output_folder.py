@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from builders import outdir
 from builders.cli import build_dataset
@@ -37,7 +37,7 @@ def tiny(tmp_path, monkeypatch):
     return [arg for name, path in overrides.items() for arg in ("--source", f"{name}={path}")]
 
 
-def run(*args) -> "click.testing.Result":  # noqa: F821 - the annotation is only for readers
+def run(*args) -> Result:
     return CliRunner().invoke(build_dataset, [*map(str, args), "--quiet"])
 
 
