@@ -39,6 +39,19 @@ def _build_summary(result) -> str:
     return "\n".join(parts)
 
 
+def _repo_id(ctx, param, value):
+    # A malformed repo id is bad usage (exit 2), found before any work or network call.
+    if value is None:
+        return value
+    from .publish import check_repo_id
+
+    try:
+        check_repo_id(value)
+    except BuildError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 def _known_version(ctx, param, value):
     # Checked at call time, not import time, so MTS_DATA_DIR recipes count too.
     if value not in known_versions():
@@ -50,7 +63,8 @@ def _known_version(ctx, param, value):
 @click.option("--version", "version", required=True, callback=_known_version, metavar="VERSION",
               help="Dataset version to build, named by a recipe in data/recipes/ (shipped: v1, v2).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder (default: dist/VERSION). Replaced atomically at the end.")
+              help="Output folder (default: dist/VERSION): a new or empty folder, or an earlier build, "
+                   "which is replaced atomically at the end. Any other folder is refused.")
 @click.option("--sources", "sources_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               envvar="MTS_SOURCES", default=None,
               help="Local folder laid out as DIR/<source>/<file>, searched before the cache and the network [env MTS_SOURCES].")
@@ -66,7 +80,7 @@ def _known_version(ctx, param, value):
 @click.option("--decontaminate", "decontaminate_specs", multiple=True, metavar="FILE[:COLUMN]",
               help="Remove rows that are exact or near duplicates of the evaluation prompts in FILE "
                    "(CSV, JSON, JSONL or Parquet; COLUMN defaults to prompt/text). Repeatable.")
-@click.option("--push-to-hub", "repo_id", default=None, metavar="ORG/NAME",
+@click.option("--push-to-hub", "repo_id", default=None, metavar="ORG/NAME", callback=_repo_id,
               help="After building, publish the folder to this Hub dataset repo (see publish-dataset).")
 @click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -87,6 +101,10 @@ def build_dataset(version, out, sources_dir, source_overrides, cache_dir, seed, 
     from .sources import parse_overrides
 
     try:
+        if repo_id:  # a token the Hub refuses should stop the build before it starts, not after
+            from .publish import check_access
+
+            check_access(repo_id)
         result = build(
             version, out, sources_dir=sources_dir, overrides=parse_overrides(source_overrides), seed=seed,
             include_upstream=include_upstream, decontaminate_specs=tuple(decontaminate_specs),
@@ -95,29 +113,35 @@ def build_dataset(version, out, sources_dir, source_overrides, cache_dir, seed, 
     except BuildError as exc:
         raise click.ClickException(str(exc)) from None
     summary = result.to_dict()
-    if repo_id:
-        summary["publish"] = _publish(Path(result.out), repo_id, progress=not quiet)
+    published = _publish(Path(result.out), repo_id, progress=not quiet) if repo_id else None
+    if isinstance(published, dict):
+        summary["publish"] = published
     if as_json:
         _print_json(summary)
     else:
         click.echo(_build_summary(result))
-        if repo_id:
-            click.echo(f"\npublished to {repo_id}: {summary['publish'].get('load_line', '')}")
+        if isinstance(published, dict):
+            click.echo(f"\npublished to {repo_id}: {published.get('load_line', '')}")
+    if isinstance(published, str):  # the build is done and was reported; only the publish failed
+        raise click.ClickException(f"built {result.version} into {result.out}, but publishing failed: {published} "
+                                   f"To publish this build without building it again: publish-dataset {result.out} "
+                                   f"--repo-id {repo_id}")
 
 
-def _publish(build_dir: Path, repo_id: str, *, progress: bool = True) -> dict:
-    """Publish a built folder (``build-dataset --push-to-hub``); the result as a dict."""
+def _publish(build_dir: Path, repo_id: str, *, progress: bool = True) -> dict | str:
+    """Publish a built folder (``build-dataset --push-to-hub``): the result as a dict, or why it failed."""
     from .publish import publish
 
     try:
         return publish(build_dir, repo_id, progress=progress).to_dict()
     except BuildError as exc:
-        raise click.ClickException(str(exc)) from None
+        return str(exc)
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--repo-id", required=True, metavar="ORG/NAME", help="Dataset repo on the Hub to publish to.")
+@click.option("--repo-id", required=True, metavar="ORG/NAME", callback=_repo_id,
+              help="Dataset repo on the Hub to publish to.")
 @click.option("--private/--public", default=False, show_default=True,
               help="Visibility used when the repo has to be created; an existing repo keeps its own.")
 @click.option("--gate/--no-gate", default=True, show_default=True,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from builders.csvfile import read_csv
 from builders.dedup.exact import normalize_series
 from builders.dedup.minhash import MinHashConfig, similar_rows
 from builders.errors import BuildError
@@ -19,7 +20,8 @@ from builders.errors import BuildError
 REASON = "contaminated"
 DEFAULT_COLUMNS = ("prompt", "text")
 _READERS = {
-    ".csv": lambda path: pl.read_csv(path, infer_schema=False),
+    ".csv": lambda path: read_csv(path, "evaluation set",
+                                  fix="It would remove nothing: check that it is the right file, or leave it out."),
     ".json": pl.read_json,
     ".jsonl": pl.read_ndjson,
     ".ndjson": pl.read_ndjson,
@@ -52,10 +54,18 @@ def read_eval_texts(spec: str) -> pl.Series:
         raise BuildError(
             f"evaluation set {path}: unsupported file type {path.suffix!r}; use one of {', '.join(_READERS)}"
         )
+    if path.stat().st_size == 0:
+        raise BuildError(f"evaluation set {path}: the file is empty, so it would remove nothing. Check that it "
+                         "is the right file, or leave it out.")
     try:
         frame = reader(path)
+    except BuildError:
+        raise
     except Exception as error:  # polars raises several error types for unreadable files
         raise BuildError(f"evaluation set {path}: cannot read it as {path.suffix[1:]}: {error}") from error
+    if frame.height == 0:
+        raise BuildError(f"evaluation set {path}: the file has no rows, so it would remove nothing. Check that "
+                         "it is the right file, or leave it out.")
     if column is None:
         column = next((c for c in DEFAULT_COLUMNS if c in frame.columns), None)
         if column is None:
@@ -68,7 +78,12 @@ def read_eval_texts(spec: str) -> pl.Series:
     texts = frame.get_column(column)
     if texts.dtype not in (pl.String, pl.Categorical, pl.Enum) and not texts.dtype.is_numeric():
         raise BuildError(f"evaluation set {path}: column {column!r} holds {texts.dtype}, not text")
-    return texts.cast(pl.String).drop_nulls().alias(column)
+    texts = texts.cast(pl.String).drop_nulls().alias(column)
+    if texts.len() == 0:
+        # An empty evaluation set removes nothing, which would look like a clean build.
+        raise BuildError(f"evaluation set {path}: column {column!r} holds no values, so it would remove "
+                         "nothing. Check that it is the right file, or leave it out.")
+    return texts
 
 
 def decontaminate(

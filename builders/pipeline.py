@@ -34,6 +34,7 @@ from .items import ITEM_SCHEMA, load_items, po_items, seeds_as_items
 from .language import match_rate, mismatches
 from .dedup import exact, minhash
 from .errors import BuildError
+from .preflight import check_build
 from .recipe import Recipe, load_recipe
 from .render import render, templates_by_id
 from .resources import data_dir
@@ -107,6 +108,7 @@ def build(
         recipe = recipe.with_options(include_upstream=True)
     specs = recipe.decontaminate + tuple(decontaminate_specs)
     out = Path(out) if out is not None else Path("dist") / recipe.version
+    check_build(recipe, out, sources_dir=sources_dir, cache_dir=cache_dir, overrides=overrides or {}, specs=specs)
     started = time.perf_counter()
     stages = _Stages(["sources", "seeds", "review", "upstream", "clusters", "benign", "split", "render",
                       "respond", "balance", "dedup", "decontaminate", "check", "write"], progress)
@@ -451,10 +453,12 @@ def _decontaminate(rows: pl.DataFrame, harmful: pl.DataFrame, specs: tuple[str, 
 
 
 def _eval_files(specs: tuple[str, ...]) -> list[dict]:
-    """Which evaluation files the build was cleaned against, by content."""
+    """Which evaluation files the build was cleaned against, by name and content; never by
+    their path, which is the builder's own business and would be published with the manifest."""
     from .decontaminate import split_spec
 
-    return [{"spec": spec, "sha256": sha256_file(split_spec(spec)[0])} for spec in specs]
+    return [{"file": path.name, "column": column, "sha256": sha256_file(path)}
+            for path, column in map(split_spec, specs)]
 
 
 def _checks(rows: pl.DataFrame, recipe: Recipe) -> dict:

@@ -7,6 +7,10 @@ from ``manifest.json``, and reads everything back to check it.  ``main``
 always holds the latest published version; older versions stay reachable by
 their tags.  Re-publishing identical content makes no commit.
 
+Only the files ``manifest.json`` lists are sent, plus the manifest and the card, each
+checked by sha256; a folder holding anything else, a symbolic link, or a card
+edited after the build is refused before the Hub is asked anything.
+
 Before anything leaves the machine the card is completed (the repo id, gating terms, a
 content warning, a changelog against the previous published version) and
 checked against the files and the manifest.  The token comes from ``HF_TOKEN``
@@ -45,16 +49,21 @@ from huggingface_hub.utils import (
     validate_repo_id,
 )
 
-from builders import changelog
+from builders import changelog, outdir
 from builders.card import REPO_PLACEHOLDER, size_category
 from builders.errors import PublishError
+from builders.recipe import version_problem
 
 try:  # huggingface_hub >= 1.0 talks HTTP through httpx2
+    from httpx2 import ConnectError as _ConnectError
+    from httpx2 import ConnectTimeout as _ConnectTimeout
     from httpx2 import TransportError as _TransportError
 
     NETWORK_ERRORS: tuple[type[BaseException], ...] = (_TransportError, ConnectionError, TimeoutError)
+    _CONNECT_ERRORS: tuple[type[BaseException], ...] = (_ConnectError, _ConnectTimeout, ConnectionRefusedError)
 except ImportError:  # pragma: no cover - older clients use requests
     NETWORK_ERRORS = (ConnectionError, TimeoutError)
+    _CONNECT_ERRORS = (ConnectionRefusedError,)
 
 REPO_TYPE = "dataset"
 CHANGELOG_MARKER = "<!-- changelog -->"
@@ -161,25 +170,79 @@ class Build:
 
 
 def read_build(build_dir: Path, *, include_manifest: bool = True, include_audit: bool = False) -> Build:
-    """Collect the files to publish and check them against ``manifest.json``."""
+    """The files to publish, each checked against ``manifest.json``.
+
+    Exactly the files the manifest lists are published (``audit/`` only when
+    asked), plus the manifest and the card.  The folder must hold nothing else
+    and no symbolic link at all, and every file, the card included, must match
+    its sha256: a folder edited after the build is refused, naming the file.
+    """
     root = Path(build_dir)
+    for name in ("manifest.json", "README.md"):
+        if (root / name).is_symlink():
+            raise PublishError(f"{root / name} is a symbolic link; only the build's own files are published. "
+                               "Run build-dataset to write the folder again.")
     manifest = _read_manifest(root)
+    problems, local = _folder_problems(root, manifest)
     readme_path = root / "README.md"
     if not readme_path.is_file():
-        raise PublishError(f"{root} has no README.md: run build-dataset to write the folder again")
-    files: dict[str, LocalFile] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
-        if any(part.startswith(".") or part == "__pycache__" for part in rel.split("/")):
-            continue
-        if rel == "README.md" or (rel == "manifest.json" and not include_manifest):
-            continue
-        if rel.startswith("audit/") and not include_audit:
-            continue
-        files[rel] = LocalFile.of(path)
+        problems.append("README.md (the card) is missing")
+    elif not isinstance(manifest.get("card_sha256"), str):
+        problems.append("manifest.json has no card_sha256 for README.md (the card)")
+    elif LocalFile.of(readme_path).sha256 != manifest["card_sha256"]:
+        problems.append("README.md (the card) does not match card_sha256 in manifest.json: it was edited after "
+                        "the build; change the card template instead and rebuild")
+    if problems:
+        raise _inconsistent(root, problems)
+    files = {rel: f for rel, f in sorted(local.items()) if include_audit or not rel.startswith("audit/")}
+    if include_manifest:
+        files["manifest.json"] = LocalFile.of(root / "manifest.json")
     build = Build(root, manifest, readme_path.read_text(encoding="utf-8"), files)
     _check_against_manifest(build)
     return build
+
+
+def _inconsistent(root: Path, problems: list[str]) -> PublishError:
+    return PublishError(f"{root} is not a consistent build (run build-dataset again):\n- " + "\n- ".join(problems))
+
+
+def _folder_problems(root: Path, manifest: dict) -> tuple[list[str], dict[str, LocalFile]]:
+    """Links, files the manifest does not list, and listed files that are missing or changed;
+    and the listed files that are fine, hashed once."""
+    problems, local = [], {}
+    listed = {}
+    for rel, sha in sorted(manifest["files"].items()):
+        if _inside_build(rel):
+            listed[rel] = sha
+        else:
+            problems.append(f"manifest.json lists {rel!r}, which is not a data/ or audit/ file of the build")
+    for rel in outdir.foreign_entries(root, {"files": listed}):
+        if (root / rel).is_symlink():
+            problems.append(f"{rel} is a symbolic link; links are never published: remove it")
+        else:
+            problems.append(f"{rel} is not part of the build (manifest.json does not list it): move it out "
+                            "of the folder")
+    for rel, sha in listed.items():
+        path = root / rel
+        if any((root / parent).is_symlink() for parent in Path(rel).parents):
+            continue  # the link is reported above; never read through it
+        if path.is_symlink():
+            continue
+        if not path.is_file():
+            problems.append(f"{rel} is listed in manifest.json but missing")
+            continue
+        local[rel] = LocalFile.of(path)
+        if local[rel].sha256 != sha:
+            problems.append(f"{rel} does not match its sha256 in manifest.json")
+    return problems, local
+
+
+def _inside_build(rel: object) -> bool:
+    """A manifest path names a file under data/ or audit/, never anything outside the folder."""
+    if not isinstance(rel, str) or "\\" in rel or rel.startswith("/"):
+        return False
+    parts = rel.split("/")
+    return parts[0] in ("data", "audit") and len(parts) > 1 and all(p not in ("", ".", "..") for p in parts)
 
 
 def _read_manifest(root: Path) -> dict:
@@ -188,11 +251,13 @@ def _read_manifest(root: Path) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PublishError(f"{root} has no manifest.json: is it a folder written by build-dataset?") from None
-    except json.JSONDecodeError as err:
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise PublishError(f"{path} is not valid JSON ({err}): run build-dataset again") from None
-    version = manifest.get("version")
-    if not isinstance(version, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", version):
-        raise PublishError(f"{path}: 'version' must be a tag name such as 'v2', got {version!r}")
+    if not isinstance(manifest, dict):
+        raise PublishError(f"{path} is not a JSON object: run build-dataset again")
+    problem = version_problem(manifest.get("version"))
+    if problem:
+        raise PublishError(f"{path}: 'version' cannot be a tag on the Hub: {problem}. Build under a valid version.")
     for key in ("rows", "files"):
         if not isinstance(manifest.get(key), dict):
             raise PublishError(f"{path}: '{key}' is missing or not a mapping: run build-dataset again")
@@ -200,19 +265,10 @@ def _read_manifest(root: Path) -> dict:
 
 
 def _check_against_manifest(build: Build) -> None:
+    """The Parquet files hold the rows the manifest counts."""
     problems = []
-    for rel, sha in sorted(build.manifest["files"].items()):
-        local = build.root / rel
-        if not local.is_file():
-            problems.append(f"{rel} is listed in manifest.json but missing")
-        elif rel in build.files and build.files[rel].sha256 != sha:
-            problems.append(f"{rel} does not match its sha256 in manifest.json")
-        elif rel not in build.files and LocalFile.of(local).sha256 != sha:
-            problems.append(f"{rel} does not match its sha256 in manifest.json")
     counted: dict[str, dict[str, int]] = {}
     for rel in build.data_files:
-        if rel not in build.manifest["files"]:
-            problems.append(f"{rel} is not listed in manifest.json")
         config, split = changelog.data_file_key(rel)
         split_rows = counted.setdefault(config, {})
         try:
@@ -224,8 +280,7 @@ def _check_against_manifest(build: Build) -> None:
     if not build.data_files:
         problems.append("there are no data/<config>/<split>-*.parquet files")
     if problems:
-        raise PublishError(f"{build.root} is not a consistent build (run build-dataset again):\n- "
-                           + "\n- ".join(problems))
+        raise _inconsistent(build.root, problems)
 
 
 # ---- the card --------------------------------------------------------------------------------
@@ -345,33 +400,63 @@ def _check_dataset_info(infos, build: Build) -> list[str]:
 @contextlib.contextmanager
 def _hub_errors(repo_id: str):
     """Turn client and network failures into one PublishError that says what to do."""
-    endpoint = constants.ENDPOINT
     try:
         yield
     except PublishError:
         raise
-    except HfHubHTTPError as err:
-        status = err.response.status_code if err.response is not None else None
-        server_says = (err.server_message or "").strip()
-        if status == 401:
-            raise PublishError(
-                f"the Hub at {endpoint} rejected the token (401 Unauthorized). Set HF_TOKEN to a valid "
-                "token with write access, or run `hf auth login`.") from None
-        if status == 403:
-            raise PublishError(f"the token may not write to {repo_id} (403 Forbidden): use a token with "
-                               f"write access to the '{repo_id.split('/')[0]}' namespace.") from None
-        if status == 412:
-            raise PublishError(
-                f"main on {repo_id} moved while publishing (someone else pushed a commit), so nothing "
-                "was committed. Run the publish again to publish on top of the new head.") from None
-        raise PublishError(f"the Hub answered {status} for {repo_id}: {server_says or err}. "
-                           "Check the repo id and retry.") from None
-    except NETWORK_ERRORS as err:
-        raise PublishError(f"cannot reach the Hub at {endpoint} ({err}). Check the network connection, "
-                           "proxy settings or HF_ENDPOINT, then retry.") from None
+    except Exception as err:
+        cause = _hub_cause(err)
+        if cause is None:
+            raise
+        raise _hub_error(cause, repo_id) from None
 
 
-def _check_repo_id(repo_id: str) -> None:
+def _hub_cause(err: BaseException) -> BaseException | None:
+    """The HTTP or network error behind ``err``: the client wraps a failed upload in a
+    RuntimeError ("Error while uploading ..."), with the real failure as its cause."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, (HfHubHTTPError, *NETWORK_ERRORS)):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _hub_error(err: BaseException, repo_id: str) -> PublishError:
+    endpoint = constants.ENDPOINT
+    again = ("A Hub commit is applied whole or not at all, so publishing again finishes what is missing "
+             "and changes nothing that is already there.")
+    if not isinstance(err, HfHubHTTPError):
+        if _CONNECT_ERRORS and isinstance(err, _CONNECT_ERRORS):
+            return PublishError(f"cannot reach the Hub at {endpoint} ({err}). Check the network connection, "
+                                "proxy settings or HF_ENDPOINT, then retry.")
+        return PublishError(f"the connection to the Hub at {endpoint} broke while publishing {repo_id} "
+                            f"({err or type(err).__name__}). {again}")
+    status = err.response.status_code if err.response is not None else None
+    server_says = (err.server_message or "").strip()
+    if status == 401:
+        return PublishError(
+            f"the Hub at {endpoint} rejected the token (401 Unauthorized). Set HF_TOKEN to a valid "
+            "token with write access, or run `hf auth login`.")
+    if status == 403:
+        return PublishError(f"the token may not write to {repo_id} (403 Forbidden): use a token with "
+                            f"write access to the '{repo_id.split('/')[0]}' namespace.")
+    if status == 404:
+        return PublishError(f"the Hub answered 404 Not Found for {repo_id}: {server_says or err}. "
+                            "Check the repo id.")
+    if status == 412:
+        return PublishError(
+            f"main on {repo_id} moved while publishing (someone else pushed a commit), so nothing "
+            "was committed. Run the publish again to publish on top of the new head.")
+    if status is not None and status >= 500:
+        return PublishError(f"the Hub at {endpoint} failed with a server error ({status}) while publishing "
+                            f"{repo_id}: {server_says or err}. Nothing is wrong on your side: publish again "
+                            "later; that finishes what is missing and changes nothing that is already there.")
+    return PublishError(f"the Hub refused a request for {repo_id} ({status}): {server_says or err}.")
+
+
+def check_repo_id(repo_id: str) -> None:
     try:
         validate_repo_id(repo_id)
         ok = repo_id.count("/") == 1 and all(repo_id.split("/"))
@@ -388,6 +473,14 @@ def _resolve_token(token: str | None) -> str:
         raise PublishError("no Hugging Face token found: set HF_TOKEN to a token with write access, "
                            "or run `hf auth login`.")
     return token
+
+
+def check_access(repo_id: str, token: str | None = None) -> None:
+    """Before a build that will be published: the repo id is valid and the Hub accepts the token."""
+    check_repo_id(repo_id)
+    token = _resolve_token(token)
+    with _hub_errors(repo_id):
+        HfApi(token=token).whoami()
 
 
 def _version_key(tag: str) -> tuple:
@@ -448,7 +541,7 @@ def publish(
     ``parent_commit`` overrides the head of ``main`` the commit is guarded by; the
     Hub refuses the commit (412) if ``main`` is no longer there.
     """
-    _check_repo_id(repo_id)
+    check_repo_id(repo_id)
     build = read_build(Path(build_dir), include_manifest=include_manifest, include_audit=include_audit)
     token = _resolve_token(token)
     say = (lambda msg: click.echo(msg, err=True)) if progress else (lambda msg: None)
@@ -506,10 +599,9 @@ def _publish(api: HfApi, build: Build, repo_id: str, *, token: str, private: boo
             return _verify(api, build, out, card.encode("utf-8"), upload, say)
         if not force:
             raise PublishError(
-                f"tag {version} already exists on {repo_id} at {tags[version]} with different content "
-                f"({len(changed)} file(s) differ, {len(gone)} only on the Hub: {_some(changed + gone)}). "
-                f"Published versions are immutable: bump the version, or pass --force to move tag {version} "
-                "to a new commit.")
+                f"tag {version} already exists on {repo_id} at {tags[version]} with different content: "
+                f"{_differ(changed, gone)}. Published versions are immutable: bump the version, or pass "
+                f"--force to move tag {version} to a new commit.")
 
     changed, gone = _differences(upload, _remote_files(api, repo_id, head))
     commit_oid = None
@@ -566,6 +658,16 @@ def _place_tag(api: HfApi, repo_id: str, version: str, target: str, existing: st
 def _some(paths: list[str], shown: int = 3) -> str:
     data_first = sorted(paths, key=lambda p: (not p.startswith("data/"), p))
     return ", ".join(data_first[:shown]) + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
+
+
+def _differ(changed: list[str], gone: list[str]) -> str:
+    """Which local files differ from the tag's, and which files only the tag has, listed apart."""
+    parts = []
+    if changed:
+        parts.append(f"{len(changed)} local file(s) differ from the published ones ({_some(changed)})")
+    if gone:
+        parts.append(f"{len(gone)} published file(s) are not in the build ({_some(gone)})")
+    return " and ".join(parts)
 
 
 def _differences(upload: dict[str, LocalFile], remote: dict) -> tuple[list[str], list[str]]:

@@ -8,6 +8,7 @@ can trust what they are given.
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,26 @@ class Recipe:
         return Recipe(**fields)
 
 
+# A version becomes a git tag on the Hub, so it must be a valid tag name that cannot be
+# mistaken for anything else a revision can name: a branch, HEAD, or a commit id.
+_TAG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_RESERVED_REVISIONS = {"main", "head", "refs"}
+
+
+def version_problem(version: object) -> str | None:
+    """Why ``version`` cannot name a dataset version, or None if it can."""
+    if not isinstance(version, str) or not _TAG_NAME.fullmatch(version):
+        return ("a version must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
+                f"digit, such as 'v2'; got {version!r}")
+    if version.lower() in _RESERVED_REVISIONS:
+        return f"'{version}' names a branch or a ref on the Hub, not a version; use a name such as 'v2'"
+    if re.fullmatch(r"[0-9a-f]{40}", version):
+        return f"'{version}' looks like a commit id; use a name such as 'v2'"
+    if ".." in version or version.endswith((".", ".lock")):
+        return f"'{version}' is not a valid git tag name ('..', or a trailing '.' or '.lock'); use a name such as 'v2'"
+    return None
+
+
 def recipes_dir() -> Path:
     return data_dir() / "recipes"
 
@@ -145,6 +166,9 @@ def _parse(raw: dict, path: Path, sha256: str) -> Recipe:
 
 def _validate(recipe: Recipe) -> None:
     where = recipe.path
+    problem = version_problem(recipe.version)
+    if problem:
+        raise RecipeError(f"{where}: {problem}. Rename the recipe file and its 'version' field.")
     if recipe.path is not None and recipe.version != recipe.path.stem:
         raise RecipeError(f"{where}: version '{recipe.version}' differs from the file name")
     unknown = sorted(set(recipe.forms) - set(TASKS))

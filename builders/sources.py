@@ -11,6 +11,7 @@ recorded as unpinned.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -181,17 +182,40 @@ class Resolver:
                 return local, "sources-dir"
         cached = self.cache_dir / source.name / pinned.name
         if cached.is_file():
-            self._verify(source, pinned, cached, where=f"cache {self.cache_dir}")
-            return cached, "cache"
+            if sha256_file(cached) == pinned.sha256:
+                return cached, "cache"
+            self._drop_damaged(source, cached)
         payload = self._download(source, pinned)
         digest = hashlib.sha256(payload).hexdigest()
         if digest != pinned.sha256:
             raise SourcePinError(self._mismatch(source, pinned, digest, "the downloaded copy"))
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_suffix(cached.suffix + ".part")
-        partial.write_bytes(payload)
-        partial.replace(cached)
+        self._save(source, pinned, cached, payload)
         return cached, "download"
+
+    def _drop_damaged(self, source: Source, cached: Path) -> None:
+        """A cached copy that fails its pin is only a copy: remove it so it is fetched again."""
+        tqdm.write(f"source '{source.name}': the cached copy {cached} does not match its pinned sha256; "
+                   "removing it and fetching the file again", file=sys.stderr)
+        try:
+            cached.unlink()
+        except OSError as err:
+            raise SourcePinError(
+                f"source '{source.name}': the cached copy {cached} is damaged and cannot be removed "
+                f"({err.strerror}). Delete it, or pass --cache-dir DIR with another folder.") from None
+
+    def _save(self, source: Source, pinned: PinnedFile, cached: Path, payload: bytes) -> None:
+        partial = cached.with_suffix(cached.suffix + ".part")
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_bytes(payload)
+            partial.replace(cached)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+            raise SourcePinError(
+                f"source '{source.name}': cannot save {pinned.name} into the cache folder {self.cache_dir} "
+                f"({err.strerror}). Pass --cache-dir DIR (or set MTS_CACHE_DIR) with a folder you can "
+                "write to.") from None
 
     def _verify(self, source: Source, pinned: PinnedFile, path: Path, where: str) -> None:
         digest = sha256_file(path)

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import polars as pl
 
 from builders import schema
+from builders.csvfile import read_csv
 from builders.errors import BuildError
 from builders.resources import data_dir
 
@@ -242,7 +243,9 @@ def parse_multitaskbench(files: Mapping[str, Path], source: Any) -> pl.DataFrame
         path = Path(next(iter(files.values())))
     else:
         raise BuildError(f"{source.name}: expected a file named {rules.file}, got {sorted(files)}")
-    frame = pl.read_csv(path, infer_schema=False)
+    frame = read_csv(path, f"source '{source.name}'",
+                     fix="Use the authors' release (data/sources.toml lists where it is), or fix the copy you "
+                         f"passed with --source {source.name}=PATH.")
     if tuple(frame.columns) != rules.header:
         raise BuildError(f"{path}: header {frame.columns} differs from the release's {list(rules.header)}")
     index, query, response = rules.header

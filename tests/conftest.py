@@ -4,7 +4,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_SOURCES = ROOT.parent / "shared" / "sources"
+# Beside the checkout, or beside the folder that holds it (a git worktree one level down).
+SHARED_SOURCES = next((d / "shared" / "sources" for d in (ROOT.parent, ROOT.parent.parent)
+                       if (d / "shared" / "sources").is_dir()), ROOT.parent / "shared" / "sources")
 sys.path.insert(0, str(ROOT))
 
 

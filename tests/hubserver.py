@@ -22,9 +22,11 @@ import itertools
 import json
 import re
 import secrets
+import socket
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -143,10 +145,23 @@ class HubError(Exception):
         self.status, self.message, self.code, self.body = status, message, code, body
 
 
+@dataclass
+class Fault:
+    """A planned failure for fault-injection tests: the next ``times`` requests with this
+    method whose path contains ``path`` get ``status``, or with no status the server reads
+    half of the request body and then drops the connection without answering."""
+
+    method: str
+    path: str
+    status: int | None = None
+    times: int = 1
+
+
 class HubState:
     """Repos, blobs and tokens, shared by all request threads behind one lock."""
 
     def __init__(self, tokens: dict[str, str]):
+        self.faults: list[Fault] = []
         self.tokens = dict(tokens)
         self.repos: dict[tuple[str, str], Repo] = {}
         self.blobs: dict[str, bytes] = {}
@@ -178,6 +193,21 @@ class HubState:
         repo.branches["main"] = self.new_commit(repo, None, files, "initial commit", "", author).oid
         self.repos[(repo_type, repo_id)] = repo
         return repo
+
+    def fail(self, method: str, path: str, status: int | None = None, times: int = 1) -> Fault:
+        """Plan a failure (see ``Fault``); returns it so a test can check it was used up."""
+        fault = Fault(method, path, status, times)
+        with self.lock:
+            self.faults.append(fault)
+        return fault
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.method == method and fault.path in path:
+                    fault.times -= 1
+                    return fault
+        return None
 
     # Helpers for tests that inspect the server side directly.
     def repo(self, repo_id: str, repo_type: str = "dataset") -> Repo:
@@ -323,8 +353,25 @@ class Handler(BaseHTTPRequestHandler):
             raise HubError(401, "Invalid credentials in Authorization header")
         return user
 
+    def _drop_mid_body(self):
+        """Read half of the request body, then cut the connection: a server that dies mid-upload."""
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length // 2)
+        self.close_connection = True
+        self.server.state.log.append((self.command, self.path.split("?")[0], 0))
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     def _dispatch(self):
+        fault = self.server.state.take_fault(self.command, self.path.split("?")[0])
+        if fault is not None and fault.status is None:
+            return self._drop_mid_body()
         body = self._body()
+        if fault is not None:
+            return self._error(HubError(fault.status, HTTPStatus(fault.status).phrase))
         try:
             url = urlsplit(self.path)
             segments = [unquote(s) for s in url.path.split("/")[1:]]

@@ -184,7 +184,9 @@ def test_decontaminate_removes_eval_prompts_and_paraphrases(tmp_path, tiny_env):
     assert contaminated >= 2 * 3  # every form of both seeds
     assert result.dropped["decontaminate/contaminated"] == contaminated == clean.height - rows.height
     manifest = json.loads((Path(result.out) / "manifest.json").read_text())
-    assert manifest["decontaminate"] == [{"spec": f"{evals}:question", "sha256": sha256_file(evals)}]
+    # By name and content only: the builder's own path would be published with the manifest.
+    assert manifest["decontaminate"] == [{"file": "eval.jsonl", "column": "question", "sha256": sha256_file(evals)}]
+    assert str(tmp_path) not in (Path(result.out) / "manifest.json").read_text()
 
 
 def test_recipe_banding_falls_back_to_the_weighted_optimum(tmp_path, monkeypatch):

@@ -114,7 +114,8 @@ def make_build(root: Path, version: str, *, license: str = "mit", tweak: str = "
             "refusal.\n\n## Dataset structure\n\nOne config per task form.\n\n<!-- changelog -->\n\n"
             "## License\n\nMIT.\n")
     (root / "README.md").write_text("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n" + body)
-    manifest = {"version": version, "recipe_sha256": "0" * 64, "rows": rows, "files": files, "sources": {}}
+    manifest = {"version": version, "recipe_sha256": "0" * 64, "rows": rows, "files": files, "sources": {},
+                "card_sha256": hashlib.sha256((root / "README.md").read_bytes()).hexdigest()}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return root
 
@@ -278,7 +279,9 @@ def test_existing_tag_with_other_content_is_refused_unless_forced(hub, builds, t
     assert refused.returncode != 0
     assert "tag v2 already exists" in refused.stderr and "--force" in refused.stderr
     differing = "data/translation/test-00000-of-00001.parquet, manifest.json"
-    assert f"(2 file(s) differ, 0 only on the Hub: {differing})" in refused.stderr
+    # The differing files are named as local ones; files only the tag has would be listed apart.
+    assert f"with different content: 2 local file(s) differ from the published ones ({differing})." in refused.stderr
+    assert "only on the Hub" not in refused.stderr and "not in the build" not in refused.stderr
     assert hub.state.repo(repo).tags["v2"] == hub.state.repo(repo).branches["main"] == original
 
     forced = publish_json(hub, tmp_path, builds["v2-edited"], repo, "--force")
