@@ -308,6 +308,9 @@ def _multipart(content_type: str, data: bytes) -> dict[str, tuple[str | None, by
 def _handler(server: OpenAIServer):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in two writes; with Nagle on, the second waits for the
+        # client's delayed ACK (about 40 ms) and every answer arrives late.
+        disable_nagle_algorithm = True
 
         def log_message(self, *args) -> None:  # quiet
             pass
