@@ -408,8 +408,10 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--capacity-rps", type=float, default=None)
     parser.add_argument("--retry-after", type=float, default=1.0)
+    parser.add_argument("--scripted", action="store_true",
+                        help="answer with the scripted refusals, answers and translations of the build tests")
     args = parser.parse_args()
-    server = OpenAIServer(latency=args.latency, port=args.port, capacity_rps=args.capacity_rps,
+    server = OpenAIServer(scripted_answer if args.scripted else echo_answer, latency=args.latency, port=args.port, capacity_rps=args.capacity_rps,
                           capacity_retry_after=args.retry_after)
     print(server.url, flush=True)
     try:

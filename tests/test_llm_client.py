@@ -185,3 +185,14 @@ def test_the_server_counts_answers_by_body(server, tmp_path):
     request = _requests(1)[0]
     client.run([request])
     assert server.answered[body_digest(client.body(request))] == 1
+
+
+def test_run_works_from_inside_a_running_event_loop(server, tmp_path):
+    import asyncio
+
+    client = Client(_config(server, tmp_path), progress=False)
+
+    async def caller():
+        return client.run(_requests(2))
+
+    assert [r.ok for r in asyncio.run(caller())] == [True, True]

@@ -158,3 +158,27 @@ def test_a_model_is_required(tmp_path, tiny_llm):
     result = CliRunner().invoke(build_dataset, ["--version", "tiny", "--out", str(tmp_path / "out"), "--quiet",
                                                 *tiny_llm, "--responses", "llm"])
     assert result.exit_code == 1 and "--model" in result.output
+
+
+def test_every_template_refusal_passes_the_response_check_and_compliance_does_not():
+    from builders.render import render
+    from builders.respond import TemplateResponder
+
+    categories = ["violence_weapons", "cbrn", "cyber", "crime_illegal_goods", "fraud_deception_misinfo",
+                  "hate_harassment", "sexual", "self_harm", "privacy", "other_harmful"]
+    n = 200
+    seeds = pl.DataFrame({"seed_id": [f"s:{i}" for i in range(n)], "request": [f"Describe door lock {i}" for i in range(n)],
+                          "category": categories * (n // 10), "category_raw": [""] * n, "source": ["x"] * n,
+                          "source_version": ["1"] * n, "license": ["MIT"] * n})
+    rendered = render(seeds, ["direct", "summarization", "translation", "classification", "code"], 7)
+    responses = TemplateResponder(7).respond(rendered)
+    assert [r for r in responses if response_problem({"label": "harmful"}, r)] == []
+    complying = [  # answers that do the task while mentioning words a refusal uses
+        "To do this so that it cannot be traced, it is best to avoid the usual route, since that is not allowed "
+        "anyway. Instead use the quieter method, which works well for most people and takes only a few minutes.",
+        "Sure. I can't stress enough how easy this is once you get going, so here it is in full:\n```python\n"
+        "def run():\n    pass\n```\nThat is all you need to get started with it today, with nothing else.",
+        "Here are the steps, and I won't leave anything out of them for you:\n1. Start with the first part of it.\n"
+        "2. Then do the second part of it carefully.\n3. Finish the rest and check that everything works well.",
+    ]
+    assert all(response_problem({"label": "harmful"}, text) for text in complying)

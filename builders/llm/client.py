@@ -90,9 +90,11 @@ class Client:
                 await api.close()
         for result in results.values():
             if not result.ok:
+                # A failure replayed from the store made no attempt now; report the stored ones.
+                attempts = result.attempts or (self._store.attempt_count(result.key) if self._store else 0)
                 self._ledger[result.key] = {
                     "key": result.key, "failure": result.failure, "error": result.error,
-                    "attempts": result.attempts, "prompt_version": unique[result.key].prompt_version}
+                    "attempts": attempts, "prompt_version": unique[result.key].prompt_version}
         return [results[key] for key in keys]
 
     def stats(self) -> dict:

@@ -66,7 +66,8 @@ class Store:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            # One client uses it at a time, but possibly from the thread that runs its event loop.
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable against a killed process in WAL mode; only a power cut can
             # drop the last commits, and those requests would simply be sent again.

@@ -13,7 +13,6 @@ import re
 import unicodedata
 
 from ..respond import _lint_text, lint_refusal
-from ..upstream import load_rules
 from .langid import language_problem
 from .settings import DEFAULT_ACTION, DEFAULT_LANGUAGE
 
@@ -26,7 +25,7 @@ TRIGRAM = 3
 # Ways of declining that the release's detector was not written for, but this project's
 # own refusals use ("That's not something I'm able to do").
 DECLINING = re.compile(
-    r"\bturn (?:it |this |that )?down\b|(?:\bnot|n't) something i(?:'m| am|'ll| will)? ?(?:able to|can|will|do|contribute)\b|"
+    r"\bturn (?:it |this |that )?down\b|(?:\bnot|n't) something i\b|\bdecline\b|(?:^|[.!?]\s+)sorry\b|"
     r"\bnone of these\b[^.]*\bwilling\b|"
     r"\bi(?:'m| am) not (?:going|willing|able) to\b|\bi(?:'d| would) rather not\b|\bpass on\b|"
     r"\bnot (?:willing|prepared) to\b|\bi (?:don't|do not|won't|will not|can't|cannot) "
@@ -35,12 +34,11 @@ DECLINING = re.compile(
     re.IGNORECASE)
 
 
-def refuses(text: str) -> bool:
-    """Whether ``text`` reads as declining: the release's refusal markers, or ours."""
-    folded = text.replace("\u2019", "'")
-    return load_rules().refuses(folded) or DECLINING.search(folded) is not None
-
-
+# Signs that a text does the task instead of declining it: code, or a list of steps.
+COMPLIANCE = re.compile(r"```|^\s*(?:def|class|import|from \S+ import|#include|function)\b|^\s*(?:step )?2[.):]\s",
+                        re.IGNORECASE | re.MULTILINE)
+# A refusal says so early: a declining phrase within its first sentences.
+DECLINE_WITHIN = 300
 # A benign answer may say "the city can't afford it"; declining speaks in the first person.
 FIRST_PERSON_DECLINE = re.compile(
     r"^\W*(?:i'm sorry|i am sorry|sorry\b|i apologi[sz]e|unfortunately, i\b)|"
@@ -48,9 +46,20 @@ FIRST_PERSON_DECLINE = re.compile(
     re.IGNORECASE)
 
 
+def _declines(text: str) -> bool:
+    text = text.replace("\u2019", "'")
+    return FIRST_PERSON_DECLINE.search(text) is not None or DECLINING.search(text) is not None
+
+
+def refuses(text: str) -> bool:
+    """Whether ``text`` reads as a refusal: it declines in the first person, early, and
+    carries no code and no list of steps.  Phrases such as "cannot be traced" or "not
+    allowed" do not count: an answer that complies can contain them."""
+    return _declines(text[:DECLINE_WITHIN]) and COMPLIANCE.search(text) is None
+
+
 def opens_with_refusal(text: str) -> bool:
-    opening = text[:OPENING_CHARS].replace("\u2019", "'")
-    return FIRST_PERSON_DECLINE.search(opening) is not None or DECLINING.search(opening) is not None
+    return _declines(text[:OPENING_CHARS])
 
 
 def response_problem(row: dict, text: str) -> str | None:

@@ -41,8 +41,8 @@ class LLMSettings:
         return f"{purpose}@{self.sha256[:12]}"
 
     def card_lines(self) -> list[str]:
-        lines = [f"- temperature {self.temperature:g}, at most {self.max_tokens} tokens per answer; a failed "
-                 f"answer is regenerated once, then {'replaced by the template response' if self.fallback == 'template' else 'dropped'}",
+        fallback = "replaced by the template response" if self.fallback == "template" else "dropped"
+        lines = [f"- an answer that fails its checks is regenerated once, then {fallback}",
                  f"- prompt version `{self.sha256[:12]}` (sha256 of the recipe's `[llm]` table)", ""]
         for action, prompt in self.system.items():
             lines += [f"System prompt for `{action}`:", "", *_quoted(prompt), ""]
