@@ -18,3 +18,7 @@ class SourcePinError(BuildError):
 
 class PublishError(BuildError):
     """Publishing to the Hub failed or was refused."""
+
+
+class LLMError(BuildError):
+    """The model server cannot be used as configured (no model, no key, no endpoint)."""

@@ -73,3 +73,24 @@ def match_rate(rows: pl.DataFrame, text: str = "response", expected: str = "lang
             judged += 1
             matched += detect(body) == language
     return judged, matched
+
+
+_CJK = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
+
+
+def identify(text: str | None) -> str | None:
+    """The language of ``text``, or None when it is too short to tell."""
+    if not text or not text.strip():
+        return None
+    unspaced = bool(_CJK.search(text))
+    return detect(text) if judgeable(text, "ja" if unspaced else "en") else None
+
+
+def language_problem(text: str, expected: str | None) -> str | None:
+    """Why ``text`` is not in ``expected``, or None (also when it is too short to tell)."""
+    if not expected:
+        return None
+    found = identify(text)
+    if found is None or found == expected:
+        return None
+    return f"written in '{found}', expected '{expected}'"

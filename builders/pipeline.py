@@ -36,12 +36,13 @@ from .dedup import exact, minhash
 from .errors import BuildError
 from .preflight import check_build
 from .recipe import Recipe, load_recipe
-from .render import render, templates_by_id
+from .render import render, template_for
 from .resources import data_dir
 from .respond import get_responder, lint_row
 from .review import HARMFUL_ACTIONS
 from .schema import ROW_SCHEMA, SEED_SCHEMA, WORK_SCHEMA, check, conform, messages, row_ids
 from .sources import Resolved, Resolver, load_registry, sha256_file
+from .synthesize.settings import SynthesisOptions
 from .write import write_folder
 
 AUDIT_SCHEMA = pl.Schema({
@@ -62,6 +63,7 @@ class BuildResult:
     unreviewed: int = 0  # seeds no review line covers: decided by rules, not by reading
     reviewed: int = 0
     balance: dict = field(default_factory=dict)  # per form: harmful, benign, ratio, wrapper AUC
+    llm: dict = field(default_factory=dict)  # requests, cache hits, failures, ledger; when a model wrote rows
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,6 +102,7 @@ def build(
     decontaminate_specs: tuple[str, ...] = (),
     cache_dir: Path | None = None,
     progress: bool = True,
+    synthesis: SynthesisOptions | None = None,
 ) -> BuildResult:
     recipe = load_recipe(version)
     if seed is not None:
@@ -110,8 +113,10 @@ def build(
     out = Path(out) if out is not None else Path("dist") / recipe.version
     check_build(recipe, out, sources_dir=sources_dir, cache_dir=cache_dir, overrides=overrides or {}, specs=specs)
     started = time.perf_counter()
+    synth = _synthesizer(recipe, synthesis, progress)
     stages = _Stages(["sources", "seeds", "review", "upstream", "clusters", "benign", "split", "render",
-                      "respond", "balance", "dedup", "decontaminate", "check", "write"], progress)
+                      "respond", "balance", "dedup", "decontaminate", "check", "write"]
+                     + (["synthesize", "benign_llm"] if synth else []), progress)
     audit: list[pl.DataFrame] = []
     try:
         with Resolver(sources_dir=sources_dir, cache_dir=cache_dir, overrides=overrides) as resolver:
@@ -132,7 +137,17 @@ def build(
             "split", harmful.height + up_rows.height + items.height + references.height,
             _assign_splits, harmful, up_rows, items, references, recipe)
         rendered = stages.run("render", harmful.height + items.height, _render, harmful, items, recipe)
-        rendered = stages.run("respond", rendered.height, _respond, rendered, recipe)
+        if synth is not None:
+            rendered = stages.run("synthesize", rendered.height, synth.extend_rendered, rendered,
+                                  _seed_pool(harmful).filter(pl.col("action") == "refuse"))
+        rendered, gone = stages.run("respond", rendered.height, _respond, rendered, recipe, synth)
+        audit.append(gone)
+        if synth is not None and synth.options.benign == "llm":
+            wrapped = _labelled(render(pl.concat([_seed_pool(harmful).head(0), items.select([*ITEM_SCHEMA, *_PLACED])]),
+                                       recipe.forms, recipe.seed, heldout=recipe.split.heldout_templates or None,
+                                       eligible=_Unfilled()))
+            extra = stages.run("benign_llm", wrapped.height, synth.extend_benign, wrapped)
+            rendered = pl.concat([rendered, extra.select(rendered.columns)])
         rendered, gone = stages.run("balance", rendered.height, _balance, rendered, recipe)
         audit.append(gone)
         rows = pl.concat([rendered, up_rows, references], how="vertical")
@@ -146,6 +161,8 @@ def build(
         sources_manifest = {name: r.manifest_entry() for name, r in sorted(resolved.items())}
         dedup_stats = {"seeds": seed_dedup, "prompts": prompt_dedup}
         build_steps = _build_steps(stages.records, dropped, cleaning, quality, dedup_stats, recipe)
+        if synth is not None:
+            build_steps += "\n" + synth.card_section()
         content = {"review": review_stats, **checks}
         text = card.render_card(rows, recipe, sources_manifest, build_steps, taxonomy, content)
         manifest = {
@@ -165,14 +182,31 @@ def build(
             "upstream_label_quality": quality,
             "stages": [{k: v for k, v in s.items() if k != "seconds"} for s in stages.records],
         }
+        if synth is not None:
+            manifest["llm"] = synth.manifest_entry()
         written = stages.run("write", rows.height, write_folder, out, rows, text, manifest, dropped)
     finally:
         stages.close()
+        if synth is not None:
+            synth.finish(out)
     return BuildResult(
         version=recipe.version, out=str(out), recipe_sha256=recipe.sha256, rows=written["rows"],
         stages=stages.records, dropped=_reason_counts(dropped), seconds=round(time.perf_counter() - started, 2),
         unreviewed=review_stats["unreviewed"], reviewed=review_stats["reviewed"], balance=checks["balance"],
+        llm=synth.report(out) if synth is not None else {},
     )
+
+
+def _synthesizer(recipe: Recipe, synthesis: SynthesisOptions | None, progress: bool):
+    """The model-written parts of this build (``builders.synthesize``), or None for a template build.
+    A model's answer must pass the very lint a template response passes, then the model checks."""
+    if synthesis is None or not synthesis.active:
+        return None
+    from .synthesize.checks import response_problem
+    from .synthesize.stage import Synthesizer
+
+    return Synthesizer(recipe, synthesis, progress=progress,
+                       check=lambda row, text: response_check(row, text) or response_problem(row, text))
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -320,10 +354,17 @@ def _assign_splits(harmful: pl.DataFrame, up_rows: pl.DataFrame, items: pl.DataF
             items.join(assignment, on="cluster_id"), references.join(assignment, on="cluster_id"))
 
 
+_PLACED = ["cluster_id", "cluster_size", "split"]
+
+
+def _seed_pool(harmful: pl.DataFrame) -> pl.DataFrame:
+    """Reviewed seeds as items the renderer reads, keeping cluster and split."""
+    return seeds_as_items(harmful).hstack(harmful.select(_PLACED))
+
+
 def _render(harmful: pl.DataFrame, items: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
     """Seeds and benign items through the same templates, each only where it fits."""
-    extra = ["cluster_id", "cluster_size", "split"]
-    pool = pl.concat([seeds_as_items(harmful).hstack(harmful.select(extra)), items.select([*ITEM_SCHEMA, *extra])])
+    pool = pl.concat([_seed_pool(harmful), items.select([*ITEM_SCHEMA, *_PLACED])])
     heldout = recipe.split.heldout_templates or None
     rendered = render(pool, recipe.forms, recipe.seed, heldout=heldout, eligible=_Fits())
     return rendered
@@ -349,30 +390,57 @@ class _Fits:
         return compose(fields, template) is not None
 
 
-def _respond(rendered: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
-    responder = get_responder(recipe.responder, seed=recipe.seed)
-    responses = responder.respond(rendered)
-    templates = templates_by_id()
-    labels, languages, problems = [], [], []
-    for row, text in zip(rendered.select("seed_id", "template_id", "action", "gist").iter_rows(named=True),
-                         responses.to_list()):
-        template = templates[row["template_id"]]
-        label = "harmful" if row["action"] in HARMFUL_ACTIONS else "benign"
-        language = response_language(template, label)
+def _labelled(rendered: pl.DataFrame) -> pl.DataFrame:
+    """Label and response language of every rendered row, known before anyone writes a response."""
+    labels, languages = [], []
+    for template_id, action in rendered.select("template_id", "action").iter_rows():
+        template = template_for(template_id)
+        label = "harmful" if action in HARMFUL_ACTIONS else "benign"
         labels.append(label)
-        languages.append(language)
-        if issues := lint_row(text, template, row["action"], language, row["gist"]):
-            problems.append((row["seed_id"], template.id, issues, text))
+        languages.append(response_language(template, label))
+    return rendered.with_columns(pl.Series("label", labels, dtype=pl.String),
+                                 pl.Series("language", languages, dtype=pl.String))
+
+
+def response_check(row: dict, text: str) -> str | None:
+    """The lint a released response must pass, for any writer of it (a model's answers
+    are checked with this before they may replace the template response)."""
+    template = template_for(row.get("template_id", ""))
+    problems = lint_row(text, template, row.get("action", "refuse"), row.get("language", "en"), row.get("gist", ""))
+    return "; ".join(problems) or None
+
+
+class _Unfilled(_Fits):
+    """Templates that fit a benign item's kind but that none of its written answers can
+    fill: where a model may widen the benign side (``--benign llm``)."""
+
+    def __call__(self, template, row: dict) -> bool:
+        if row["kind"] not in template.takes or (template.form == "code" and not row["code"]):
+            return False
+        return not super().__call__(template, row)
+
+
+def _respond(rendered: pl.DataFrame, recipe: Recipe, synth=None):
+    rendered = _labelled(rendered)
+    gone = pl.DataFrame(schema=AUDIT_SCHEMA)
+    if synth is not None and synth.options.responses == "llm":
+        # Rows whose model answer failed keep their template response, or leave with the reason.
+        rendered, responses, dropped = synth.respond(rendered)
+        gone = _audit(dropped, "respond", "prompt")
+    else:
+        responses = get_responder(recipe.responder, seed=recipe.seed).respond(rendered)
+    problems = []
+    for row, text in zip(rendered.select("seed_id", "template_id", "action", "gist", "language").iter_rows(named=True),
+                         responses.to_list()):
+        if issue := response_check(row, text):
+            problems.append((row["seed_id"], row["template_id"], issue, text))
     if problems:
         seed_id, template_id, issues, text = problems[0]
         raise BuildError(f"{len(problems)} responses fail the lint, e.g. {seed_id} through {template_id}: "
                          f"{issues} in {text[:200]!r}")
-    rows = rendered.with_columns(
-        responses.alias("response"),
-        pl.Series("label", labels, dtype=pl.String),
-        pl.Series("language", languages, dtype=pl.String),
-    ).with_columns(messages().alias("messages"), row_ids("seed_id", "task", "template_id").alias("id"))
-    return conform(rows, WORK_SCHEMA)
+    rows = rendered.with_columns(responses.alias("response")).with_columns(
+        messages().alias("messages"), row_ids("seed_id", "task", "template_id").alias("id"))
+    return conform(rows, WORK_SCHEMA), gone
 
 
 def _balance(rows: pl.DataFrame, recipe: Recipe):

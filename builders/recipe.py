@@ -16,6 +16,7 @@ from pathlib import Path
 from .errors import RecipeError
 from .resources import data_dir
 from .schema import SPLITS, TASKS
+from .synthesize.settings import LLMSettings, parse_llm_settings
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class Recipe:
     decontaminate_sources: tuple[str, ...] = field(default_factory=tuple)
     balance: BalanceConfig = field(default_factory=BalanceConfig)
     notes: str = ""  # markdown for the card: what this version changes, known limits
+    llm: LLMSettings | None = None  # [llm]: system prompts and generation settings for model-written rows
     sha256: str = ""
     path: Path | None = None
 
@@ -155,6 +157,7 @@ def _parse(raw: dict, path: Path, sha256: str) -> Recipe:
             decontaminate_sources=tuple(raw.get("decontaminate_sources", ())),
             balance=BalanceConfig(**raw.get("balance", {})),
             notes=raw.get("notes", ""),
+            llm=parse_llm_settings(raw.get("llm"), path),
             sha256=sha256,
             path=path,
         )

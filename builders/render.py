@@ -270,3 +270,25 @@ def render(
 
 def templates_by_id(library: str | Path | None = None) -> dict[str, Template]:
     return {t.id: t for form in load_forms(library).values() for t in form.templates}
+
+
+# Rows a model adds keep a template id that says where they came from: a
+# paraphrase names its template plus "~paraphrase<k>"; the paper's own
+# translation form of a translated seed is "translation/paper_from_<lang>@v1".
+PARAPHRASE_MARK = "~paraphrase"
+PAPER_TRANSLATION = re.compile(r"^translation/paper_from_(?P<language>[a-z]{2})@v1$")
+PAPER_PROMPT = "Translate the following text from {language} to English: {request}"
+
+
+def template_for(template_id: str, library: str | Path | None = None) -> Template:
+    """The template a row's ``template_id`` names, including the ids of model-added rows."""
+    known = templates_by_id(library)
+    base = template_id.split(PARAPHRASE_MARK, 1)[0]
+    if base in known:
+        return known[base]
+    paper = PAPER_TRANSLATION.match(base)
+    if paper:
+        # The instruction is English and the text to translate is in the seed's new language.
+        return Template(base, "translation", "translate", PAPER_PROMPT, takes=("instruction", "question", "statement"),
+                        compose="translation", language="en", target="en")
+    raise RecipeError(f"unknown template {template_id!r}; known: {', '.join(sorted(known))}")

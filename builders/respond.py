@@ -37,7 +37,7 @@ import polars as pl
 
 from .compose import compose
 from .errors import RecipeError
-from .render import Template, templates_by_id, templates_dir
+from .render import Template, template_for, templates_dir
 from .schema import stable_int
 
 NAME = "respond"
@@ -244,7 +244,6 @@ class TemplateResponder:
     def __init__(self, seed: int, library: str | Path | None = None):
         self.seed = int(seed)
         self.library = library
-        self.templates = templates_by_id(library)
 
     def refusals(self, language: str) -> RefusalLibrary:
         return load_refusals(language, self.library)
@@ -260,9 +259,10 @@ class TemplateResponder:
                          dtype=pl.String)
 
     def one(self, row: dict) -> str:
-        template = self.templates.get(row["template_id"])
-        if template is None:
-            raise RecipeError(f"row {row['seed_id']}: unknown template {row['template_id']!r}")
+        try:
+            template = template_for(row["template_id"], self.library)
+        except RecipeError as exc:
+            raise RecipeError(f"row {row['seed_id']}: {exc}") from None
         if row["action"] == "refuse":
             return self.refusals(template.language).assemble(
                 kind=template.kind, category=row["category"], subcategory=row["subcategory"], gist=row["gist"],
@@ -290,9 +290,17 @@ def lint_row(response: str, template: Template, action: str, language: str, gist
     return [f"contains the phrase {p!r}" for p in BANNED_PHRASES if p in lowered]
 
 
-# name -> factory; an OpenAI-compatible responder registers here as another entry.
+def _llm_responder(seed: int, client, settings, check=None, library: str | Path | None = None) -> Responder:
+    """Responses written by a model through any OpenAI-compatible server (``builders.synthesize``)."""
+    from .synthesize.responses import LLMResponder
+
+    return LLMResponder(seed, client, settings, **({"check": check} if check else {}), library=library)
+
+
+# name -> factory
 RESPONDERS: dict[str, Callable[..., Responder]] = {
     "template": TemplateResponder,
+    "llm": _llm_responder,
 }
 
 
