@@ -2,7 +2,7 @@
 
 import click
 
-from .cli import CONTEXT, build_dataset, publish_dataset
+from .cli import CONTEXT, build_dataset, mix_dataset, publish_dataset
 
 
 @click.group(context_settings=CONTEXT)
@@ -12,6 +12,7 @@ def main():
 
 main.add_command(build_dataset, "build-dataset")
 main.add_command(publish_dataset, "publish-dataset")
+main.add_command(mix_dataset, "mix-dataset")
 
 if __name__ == "__main__":
     main()

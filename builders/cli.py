@@ -148,3 +148,71 @@ def publish_dataset(build_dir, repo_id, private, gate, force, include_manifest, 
         _print_json(result.to_dict())
     else:
         click.echo(summary(result))
+
+
+def _forms(ctx, param, value):
+    from .schema import TASKS
+
+    forms = tuple(f.strip() for f in value.split(",") if f.strip())
+    unknown = sorted(set(forms) - set(TASKS))
+    if unknown or not forms:
+        raise click.BadParameter(f"unknown task form(s) {unknown}; known: {', '.join(TASKS)}")
+    return forms
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("task_data")
+@click.option("--safety", "safety_source", required=True, metavar="DIR_OR_REPO",
+              help="Our dataset: a folder written by build-dataset, or a Hub repo id (see --revision).")
+@click.option("--revision", default=None, help="Tag or commit of the --safety Hub repo (e.g. v2).")
+@click.option("--per-form", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Safety rows per task form.")
+@click.option("--ratio", type=click.FloatRange(min=0), default=None, metavar="R",
+              help="Or: R safety rows per kept task row in all, spread evenly over the forms.")
+@click.option("--forms", default="direct,summarization,translation,classification,code", callback=_forms,
+              show_default=True, help="Task forms to take safety rows from, comma-separated.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Which safety rows are taken and the order of the output.")
+@click.option("--format", "fmt", type=click.Choice(["chat-jsonl", "parquet"]), default="chat-jsonl",
+              show_default=True, help="Output format; both hold `messages` and `provenance` per row.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file. Removed task rows are listed beside it in OUT_STEM.removed.jsonl.")
+@click.option("--prompt-column", default="prompt", show_default=True, help="Column of TASK_DATA with the prompt.")
+@click.option("--response-column", default="response", show_default=True,
+              help="Column of TASK_DATA with the response.")
+@click.option("--task-split", default="train", show_default=True,
+              help="Split to read when TASK_DATA is a Hub dataset.")
+@click.option("--task-revision", default=None, help="Revision to read when TASK_DATA is a Hub dataset.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def mix_dataset(task_data, safety_source, revision, per_form, ratio, forms, seed, fmt, out, prompt_column,
+                response_column, task_split, task_revision, as_json):
+    """Mix the task data TASK_DATA with safety rows of ours into one fine-tuning file.
+
+    TASK_DATA is a JSONL, JSON, CSV or Parquet file with prompt and response
+    columns, or a Hub dataset id.  Safety rows come from the train split only
+    (never validation or test), harmful and benign in each form's own
+    proportion, chosen by --seed.  Task rows that copy a prompt of our test
+    split (exact or near duplicates) are removed and listed.  Every output row
+    carries its provenance.
+
+    \b
+    Example:
+        mix-dataset my_task.jsonl --safety dist/v2 --per-form 100 --out mix.jsonl
+        mix-dataset my_task.csv --safety my-org/multitask-safety --revision v2 --ratio 0.2 --forms code --out mix.jsonl
+    """
+    from .mix import MixRequest, mix, summary
+    from .taskdata import read_task_data
+
+    if (per_form is None) == (ratio is None):
+        raise click.UsageError("give exactly one of --per-form N and --ratio R")
+    try:
+        task = read_task_data(task_data, prompt_column, response_column, hub_split=task_split,
+                              revision=task_revision)
+        result = mix(task, safety_source, out, MixRequest(per_form=per_form, ratio=ratio, forms=forms, seed=seed,
+                                                          fmt=fmt), revision=revision)
+    except BuildError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        click.echo(summary(result))
