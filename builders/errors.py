@@ -30,3 +30,7 @@ class EvaluateError(BuildError):
 
 class MixError(BuildError):
     """A fine-tuning mix cannot be made as asked."""
+
+
+class LLMError(BuildError):
+    """The model server cannot be used as configured (no model, no key, no endpoint)."""
