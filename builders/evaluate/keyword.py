@@ -44,7 +44,7 @@ _REFUSALS = [
     r"\b(?:this|that|it) is not something i\b",
     r"\bagainst my (?:guidelines|programming|policy|policies|principles|values)\b",
     r"\bi am not (?:comfortable|in a position)\b",
-    r"\b(?:i|we) (?:cannot|will not|would not) (?:\w+ ){1,2}(?:this|that|these|those|it)\b",
+    r"\b(?:i|we) (?:cannot|will not|would not) (?:\w+ ){1,3}(?:this|that|these|those|it)\b",
     r"\b(?:i|we) (?:am |are )?(?:not willing|unwilling) to\b", r"\bi am willing to\b[^.!?\n]{0,40}\bnot\b",
     r"\b(?:need|have|must|will have) to turn (?:it |this |that )?down\b",
     r"\bnot (?:an option|one) i am willing\b", r"\bnone of (?:these|them|those)\b[^.!?\n]{0,40}\bi am willing\b",
