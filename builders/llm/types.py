@@ -50,6 +50,7 @@ class LLMConfig:
     backoff_base: float = 0.5  # seconds before the first retry (doubled each time, jittered)
     backoff_cap: float = 30.0
     batch_poll_seconds: float = 10.0
+    batch_size: int = 50_000  # requests per submitted batch (the OpenAI limit)
     batch_max_rounds: int = 4  # submissions of what is still missing before giving up
 
     def resolved_base_url(self) -> str | None:
