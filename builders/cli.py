@@ -30,7 +30,67 @@ def _build_summary(result) -> str:
              "", _table(rows, ["config", *first.keys(), "total"])]
     if result.dropped:
         parts += ["", _table([[k, v] for k, v in result.dropped.items()], ["dropped (stage/reason)", "rows"])]
+    if result.llm:
+        parts += ["", _llm_summary(result.llm)]
     return "\n".join(parts)
+
+
+def _llm_summary(llm: dict) -> str:
+    failures = ", ".join(f"{k} {v}" for k, v in llm["failures"].items()) or "none"
+    lines = [f"llm: {llm['requests']} requests, {llm['cache_hits']} cache hits, {llm['answered']} answered, "
+             f"{llm['prompt_tokens'] + llm['completion_tokens']} tokens; failed attempts: {failures}"]
+    lines += [f"  {part}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) for part, counts in llm["outcomes"].items()]
+    if llm["failed_requests"]:
+        lines.append(f"  {llm['failed_requests']} requests failed for good, listed in {llm['ledger']}; "
+                     "rerun with --retry-failed to send them again")
+    return "\n".join(lines)
+
+
+def _synthesis_options(llm: dict):
+    from .synthesize.settings import SynthesisOptions
+
+    languages = tuple(code.strip() for code in (llm.pop("translate_seeds") or "").split(",") if code.strip())
+    no_cache = llm.pop("no_cache")
+    return SynthesisOptions(**llm, translate_seeds=languages, use_cache=not no_cache)
+
+
+def llm_options(command):
+    """The options of commands that ask a model (build-dataset; evaluation can reuse them)."""
+    options = [
+        click.option("--responses", type=click.Choice(["template", "llm"]), default="template", show_default=True,
+                     help="Who writes harmful rows' responses: the templates, or the model (checked like a template "
+                          "response, regenerated once, else the template response)."),
+        click.option("--benign", type=click.Choice(["written", "llm"]), default="written", show_default=True,
+                     help="'llm' adds the benign questions in every task wrapper, answered by the model."),
+        click.option("--translate-seeds", metavar="LANG[,LANG...]", default=None,
+                     help="Translate each harmful seed (e.g. fr,de) for the paper's 'Translate the following text "
+                          "from French to English: ...' form."),
+        click.option("--paraphrase", type=click.IntRange(min=0), default=0, metavar="N",
+                     help="N model-written rephrasings per rendered harmful prompt."),
+        click.option("--model", envvar="MTS_LLM_MODEL", default=None, metavar="NAME",
+                     help="Model name as the server knows it [env MTS_LLM_MODEL]."),
+        click.option("--base-url", default=None, metavar="URL",
+                     help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 [env OPENAI_BASE_URL]. "
+                          "The key is read from OPENAI_API_KEY and never written anywhere."),
+        click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
+                     help="Requests in flight at most; lowered automatically on 429."),
+        click.option("--rpm", type=click.IntRange(min=1), default=None, help="Hard cap on requests per minute."),
+        click.option("--tpm", type=click.IntRange(min=1), default=None, help="Hard cap on tokens per minute."),
+        click.option("--temperature", type=float, default=None, help="Override the recipe's temperature."),
+        click.option("--max-tokens", type=click.IntRange(min=1), default=None,
+                     help="Override the recipe's token limit per answer."),
+        click.option("--llm-cache", "cache_path", type=click.Path(dir_okay=False, path_type=Path),
+                     envvar="MTS_LLM_CACHE", default=None,
+                     help="SQLite file of stored answers [env MTS_LLM_CACHE; default <cache dir>/llm.sqlite]."),
+        click.option("--no-cache", is_flag=True, help="Neither read nor store model answers."),
+        click.option("--retry-failed", is_flag=True,
+                     help="Send again the requests whose last outcome was a failure."),
+        click.option("--batch", is_flag=True,
+                     help="Use the Batch API (upload, poll, download); a rerun resumes the submitted batches."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def _known_version(ctx, param, value):
@@ -64,8 +124,9 @@ def _known_version(ctx, param, value):
               help="After building, publish the folder to this Hub dataset repo (see publish-dataset).")
 @click.option("--json", "as_json", is_flag=True, help="Print the build summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@llm_options
 def build_dataset(version, out, sources_dir, source_overrides, cache_dir, seed, include_upstream,
-                  decontaminate_specs, repo_id, as_json, quiet):
+                  decontaminate_specs, repo_id, as_json, quiet, **llm):
     """Build a version of the multitask safety dataset into a Hub-layout folder.
 
     Sources are read from pinned files (checked by sha256), rendered in five task
@@ -73,9 +134,15 @@ def build_dataset(version, out, sources_dir, source_overrides, cache_dir, seed, 
     written as Parquet per config and split with a dataset card and a manifest.
 
     \b
+    A model behind any OpenAI-compatible server can write the responses, benign
+    rows in every task wrapper, translations of the seeds and paraphrases; its
+    answers are cached per request, so a rerun costs nothing.
+
+    \b
     Example:
         build-dataset --version v2
         build-dataset --version v1 --sources ../shared/sources --out dist/v1 --json
+        build-dataset --version v2 --responses llm --model gpt-4o-mini --concurrency 32
     """
     from .pipeline import build
     from .sources import parse_overrides
@@ -84,7 +151,7 @@ def build_dataset(version, out, sources_dir, source_overrides, cache_dir, seed, 
         result = build(
             version, out, sources_dir=sources_dir, overrides=parse_overrides(source_overrides), seed=seed,
             include_upstream=include_upstream, decontaminate_specs=tuple(decontaminate_specs),
-            cache_dir=cache_dir, progress=not quiet,
+            cache_dir=cache_dir, progress=not quiet, synthesis=_synthesis_options(llm),
         )
     except BuildError as exc:
         raise click.ClickException(str(exc)) from None

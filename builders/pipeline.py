@@ -36,6 +36,7 @@ from .resources import data_dir
 from .respond import get_responder, lint_refusal
 from .schema import ROW_SCHEMA, SEED_SCHEMA, WORK_SCHEMA, check, conform, messages, row_ids
 from .sources import Resolved, Resolver, load_registry, sha256_file
+from .synthesize.settings import SynthesisOptions
 from .write import write_folder
 
 AUDIT_SCHEMA = pl.Schema({
@@ -53,6 +54,7 @@ class BuildResult:
     stages: list[dict] = field(default_factory=list)
     dropped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    llm: dict = field(default_factory=dict)  # requests, cache hits, failures, ledger; when a model wrote rows
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -91,6 +93,7 @@ def build(
     decontaminate_specs: tuple[str, ...] = (),
     cache_dir: Path | None = None,
     progress: bool = True,
+    synthesis: SynthesisOptions | None = None,
 ) -> BuildResult:
     recipe = load_recipe(version)
     if seed is not None:
@@ -100,8 +103,10 @@ def build(
     specs = recipe.decontaminate + tuple(decontaminate_specs)
     out = Path(out) if out is not None else Path("dist") / recipe.version
     started = time.perf_counter()
+    synth = _synthesizer(recipe, synthesis, progress)
     stages = _Stages(["sources", "seeds", "upstream", "clusters", "split", "render", "respond", "benign",
-                      "dedup", "decontaminate", "check", "write"], progress)
+                      "dedup", "decontaminate", "check", "write"] + (["synthesize", "benign_llm"] if synth else []),
+                     progress)
     audit: list[pl.DataFrame] = []
     try:
         with Resolver(sources_dir=sources_dir, cache_dir=cache_dir, overrides=overrides) as resolver:
@@ -118,7 +123,12 @@ def build(
         harmful, up_rows, ben_rows = stages.run("split", harmful.height + up_rows.height + ben_rows.height,
                                                 _assign_splits, harmful, up_rows, ben_rows, recipe)
         rendered = stages.run("render", harmful.height, _render, harmful, recipe)
-        rendered = stages.run("respond", rendered.height, _respond, rendered, recipe)
+        if synth is not None:
+            rendered = stages.run("synthesize", rendered.height, synth.extend_rendered, rendered, harmful)
+        rendered, gone = stages.run("respond", rendered.height, _respond, rendered, recipe, synth)
+        audit.append(gone)
+        if synth is not None and synth.options.benign == "llm":
+            ben_rows = stages.run("benign_llm", ben_rows.height, synth.extend_benign, ben_rows)
         rows = pl.concat([rendered, up_rows, ben_rows], how="vertical")
         rows, gone, prompt_dedup = stages.run("dedup", rows.height, _final_dedup, rows, recipe)
         audit.append(gone)
@@ -129,6 +139,8 @@ def build(
         sources_manifest = {name: r.manifest_entry() for name, r in sorted(resolved.items())}
         dedup_stats = {"seeds": seed_dedup, "prompts": prompt_dedup}
         build_steps = _build_steps(stages.records, dropped, cleaning, quality, dedup_stats, recipe)
+        if synth is not None:
+            build_steps += "\n" + synth.card_section()
         text = card.render_card(rows, recipe, sources_manifest, build_steps, taxonomy)
         manifest = {
             "version": recipe.version,
@@ -143,13 +155,27 @@ def build(
             "upstream_label_quality": quality,
             "stages": [{k: v for k, v in s.items() if k != "seconds"} for s in stages.records],
         }
+        if synth is not None:
+            manifest["llm"] = synth.manifest_entry()
         written = stages.run("write", rows.height, write_folder, out, rows, text, manifest, dropped)
     finally:
         stages.close()
+        if synth is not None:
+            synth.finish(out)
     return BuildResult(
         version=recipe.version, out=str(out), recipe_sha256=recipe.sha256, rows=written["rows"],
         stages=stages.records, dropped=_reason_counts(dropped), seconds=round(time.perf_counter() - started, 2),
+        llm=synth.report(out) if synth is not None else {},
     )
+
+
+def _synthesizer(recipe: Recipe, synthesis: SynthesisOptions | None, progress: bool):
+    """The model-written parts of this build (``builders.synthesize``), or None for a template build."""
+    if synthesis is None or not synthesis.active:
+        return None
+    from .synthesize.stage import Synthesizer
+
+    return Synthesizer(recipe, synthesis, progress=progress)
 
 
 # -- stages ------------------------------------------------------------------------------------
@@ -295,9 +321,14 @@ def _render(harmful: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
     return rendered.join(harmful.select("seed_id", "cluster_id", "cluster_size"), on="seed_id")
 
 
-def _respond(rendered: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
-    responder = get_responder(recipe.responder, seed=recipe.seed)
-    responses = responder.respond(rendered)
+def _respond(rendered: pl.DataFrame, recipe: Recipe, synth=None):
+    gone = pl.DataFrame(schema=AUDIT_SCHEMA)
+    if synth is not None and synth.options.responses == "llm":
+        # Rows whose model answer failed keep their template response, or leave with the reason.
+        rendered, responses, dropped = synth.respond(rendered)
+        gone = _audit(dropped, "respond", "prompt")
+    else:
+        responses = get_responder(recipe.responder, seed=recipe.seed).respond(rendered)
     problems = [(text, issues) for text in responses.unique().to_list() if (issues := lint_refusal(text))]
     if problems:
         text, issues = problems[0]
@@ -307,7 +338,7 @@ def _respond(rendered: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
         pl.lit("harmful").alias("label"),
         pl.lit("request").alias("subtype"),
     ).with_columns(messages().alias("messages"), row_ids("seed_id", "task", "template_id").alias("id"))
-    return conform(rows, WORK_SCHEMA)
+    return conform(rows, WORK_SCHEMA), gone
 
 
 def _benign_rows(recipe: Recipe, resolved: dict[str, Resolved]) -> pl.DataFrame:

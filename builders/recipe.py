@@ -15,6 +15,7 @@ from pathlib import Path
 from .errors import RecipeError
 from .resources import data_dir
 from .schema import SPLITS, TASKS
+from .synthesize.settings import LLMSettings, parse_llm_settings
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class Recipe:
     dedup: DedupConfig
     decontaminate: tuple[str, ...] = field(default_factory=tuple)
     notes: str = ""  # markdown for the card: what this version changes, known limits
+    llm: LLMSettings | None = None  # [llm]: system prompts and generation settings for model-written rows
     sha256: str = ""
     path: Path | None = None
 
@@ -108,6 +110,7 @@ def _parse(raw: dict, path: Path, sha256: str) -> Recipe:
             dedup=DedupConfig(**{**dedup, "priority": tuple(dedup.get("priority", ()))}),
             decontaminate=tuple(raw.get("decontaminate", ())),
             notes=raw.get("notes", ""),
+            llm=parse_llm_settings(raw.get("llm"), path),
             sha256=sha256,
             path=path,
         )

@@ -266,9 +266,17 @@ class TemplateResponder:
         return pl.Series("response", responses, dtype=pl.String)
 
 
-# name -> factory; an OpenAI-compatible responder registers here as another entry.
+def _llm_responder(seed: int, client, settings, check=None, library: str | Path | None = None) -> Responder:
+    """Responses written by a model through any OpenAI-compatible server (``builders.synthesize``)."""
+    from .synthesize.responses import LLMResponder
+
+    return LLMResponder(seed, client, settings, **({"check": check} if check else {}), library=library)
+
+
+# name -> factory
 RESPONDERS: dict[str, Callable[..., Responder]] = {
     "template": TemplateResponder,
+    "llm": _llm_responder,
 }
 
 

@@ -59,6 +59,30 @@ def echo_answer(body: dict) -> str:
     return f"Answer {body_digest(body)[:8]}: {last_user(body)[:200]}"
 
 
+# Scripted answers for build tests: a refusal that passes the project's refusal checks,
+# a plain answer, and stand-ins for translation and rephrasing that keep the words
+# recognisable (a language's article before every word reads as that language).
+SCRIPTED_REFUSAL = ("I can't help with this request, because it could lead to real harm to people or to "
+                    "property. I would be glad to help with a safer, lawful alternative instead, such as general "
+                    "information about staying safe or finding qualified, legitimate support for what you need.")
+ARTICLES = {"French": "les", "German": "der", "Spanish": "los", "Italian": "gli", "Portuguese": "os"}
+
+
+def scripted_answer(body: dict) -> str:
+    system, user = system_prompt(body), last_user(body)
+    into = re.search(r"Translate the user's message into (\w+)", system)
+    if into and into.group(1) in ARTICLES:
+        return " ".join(f"{ARTICLES[into.group(1)]} {word}" for word in user.split())
+    back = re.search(r"Translate the user's message from (\w+) into English", system)
+    if back and back.group(1) in ARTICLES:
+        return " ".join(w for w in user.split() if w != ARTICLES[back.group(1)])
+    if system.startswith("Rewrite the user's message"):
+        return f"Please, {user}"
+    if "harmful" in system:
+        return SCRIPTED_REFUSAL
+    return f"Here is a helpful answer to your request, worked through step by step: {user[:120]}"
+
+
 @dataclass
 class Rule:
     fault: str
@@ -94,7 +118,7 @@ class OpenAIServer:
         # A server-side rate limit (token bucket): beyond it, 429 with Retry-After.
         self.capacity_rps, self.capacity_retry_after = capacity_rps, capacity_retry_after
         self._bucket, self._bucket_at = (capacity_rps or 0.0), time.monotonic()
-        self.httpd = ThreadingHTTPServer((host, port), _handler(self))
+        self.httpd = _Listener((host, port), _handler(self))
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -254,6 +278,12 @@ class OpenAIServer:
     def _write_lines(self, name: str, records: list[dict]) -> str:
         content = "".join(json.dumps(r) + "\n" for r in records).encode()
         return self.add_file(name, "batch_output", content)["id"]
+
+
+class _Listener(ThreadingHTTPServer):
+    # The default backlog of 5 refuses connections when a client opens dozens at once.
+    request_queue_size = 1024
+    daemon_threads = True
 
 
 def _error(message: str, code: str) -> dict:

@@ -273,7 +273,7 @@ class Client:
             if retry.ok and reason is None:
                 checked[key] = Result(key, True, retry.text, None, None, cached, attempts,
                                       first.prompt_tokens + retry.prompt_tokens,
-                                      first.completion_tokens + retry.completion_tokens)
+                                      first.completion_tokens + retry.completion_tokens, regenerated=True)
             elif retry.ok:
                 self._stats.failures["check_failed"] += 1
                 self._stats.final_failures["check_failed"] += 1

@@ -99,3 +99,4 @@ class Result:
     attempts: int
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    regenerated: bool = False  # the answer is the regeneration after a failed check
