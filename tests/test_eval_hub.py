@@ -29,6 +29,10 @@ PUSH = textwrap.dedent("""
     api.upload_folder(folder_path=first, repo_id=repo, repo_type="dataset", commit_message="v9")
     api.create_tag(repo, tag="v9", repo_type="dataset")
     api.upload_folder(folder_path=second, repo_id=repo, repo_type="dataset", commit_message="v10")
+    api.create_repo("acme/tasks", repo_type="dataset")
+    rows = "".join('{"q": "Name river %d.", "a": "River %d."}\\n' % (i, i) for i in range(4))
+    api.upload_file(path_or_fileobj=rows.encode(), path_in_repo="data/train.jsonl", repo_id="acme/tasks",
+                    repo_type="dataset")
 """)
 
 
@@ -84,3 +88,15 @@ def test_mix_takes_safety_rows_from_the_repo_and_an_unknown_revision_is_one_clea
                              capture_output=True, text=True, timeout=120)
     assert missing.returncode == 1 and "has no revision 'v404'" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_task_data_can_be_a_hub_dataset(hub, tmp_path):
+    args = [sys.executable, "-m", "builders", "mix-dataset", "acme/tasks", "--prompt-column", "q",
+            "--response-column", "a", "--safety", REPO, "--revision", "v9", "--per-form", "1", "--forms", "code",
+            "--out", str(tmp_path / "mix.jsonl"), "--json"]
+    proc = subprocess.run(args, env=_env(tmp_path, hub), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["task_origin"] == "hf:acme/tasks@main:train" and summary["task_kept"] == 4
+    rows = [json.loads(line) for line in (tmp_path / "mix.jsonl").read_text().splitlines()]
+    assert sorted(r["provenance"]["row"] for r in rows if r["provenance"]["origin"] == "task") == [0, 1, 2, 3]
