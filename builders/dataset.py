@@ -93,6 +93,8 @@ def _download(repo_id: str, config: str, split: str, revision: str | None) -> tu
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, RepositoryNotFoundError,
                                         RevisionNotFoundError)
 
+    from .publish import NETWORK_ERRORS
+
     where = f"{repo_id}@{revision or 'main'}"
     try:
         commit = HfApi().dataset_info(repo_id, revision=revision).sha
@@ -108,7 +110,7 @@ def _download(repo_id: str, config: str, split: str, revision: str | None) -> tu
                            f"for a private repo") from None
     except HfHubHTTPError as error:
         raise DatasetError(f"the Hub refused {where}: {str(error).splitlines()[0]}") from None
-    except OSError as error:  # connection errors, and the offline mode's "cannot find files"
+    except (*NETWORK_ERRORS, OSError) as error:  # no connection, or offline mode without a cached copy
         raise DatasetError(f"cannot download {where}: {str(error).splitlines()[0]}. Check the network or "
                            f"HF_ENDPOINT, or pass a local folder") from None
     return Path(folder), commit

@@ -76,9 +76,11 @@ def _read_file(path: Path) -> pl.DataFrame:
 def _read_hub(repo_id: str, split: str, revision: str | None) -> pl.DataFrame:
     from datasets import load_dataset
 
+    from .publish import NETWORK_ERRORS
+
     try:
         dataset = load_dataset(repo_id, split=split, revision=revision)
-    except (FileNotFoundError, ValueError, ConnectionError, OSError) as error:
+    except (*NETWORK_ERRORS, FileNotFoundError, ValueError, OSError) as error:
         raise DatasetError(f"task data {repo_id}@{revision or 'main'} split {split!r}: cannot load it with "
                            f"datasets.load_dataset: {str(error).splitlines()[0]}") from None
     return dataset.to_polars()

@@ -35,7 +35,12 @@ def _rates(rows: pl.DataFrame, hit: str, by: list[str]) -> dict:
 
 
 def _sorted(tree: dict) -> dict:
-    return {k: (_sorted(v) if isinstance(v, dict) and "hits" not in v else v) for k in _order(tree) for v in [tree[k]]}
+    """Task forms in their usual order, other keys alphabetically, at every level down to the rates."""
+    out = {}
+    for key in _order(tree):
+        value = tree[key]
+        out[key] = value if "hits" in value else _sorted(value)
+    return out
 
 
 def _metric(rows: pl.DataFrame, hit: str) -> dict:
