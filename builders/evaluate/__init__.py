@@ -18,7 +18,7 @@ import polars as pl
 from ..dataset import load_split
 from ..errors import EvaluateError
 from ..llm import LLMConfig
-from . import calibration, chart, compare, report, run
+from . import calibration, chart, compare, keyword, report, rubric, run
 
 JUDGES = ("keyword", "llm")
 # The paper's generation settings: temperature 0.1, at most 100 new tokens.
@@ -53,11 +53,12 @@ def evaluate(source: str, out: Path, model: LLMConfig, *, split: str = "test", c
                             "lookalike_type", "language").sort("id")
     answered, generation_stats = run.generate(rows, model, system_prompt, progress)
     if judge == "keyword":
-        judged, judge_stats, judge_info = run.judge_keyword(answered), None, {"name": "keyword", "version": "keyword@v1"}
+        judged, judge_stats = run.judge_keyword(answered), None
+        judge_info = {"name": keyword.NAME, "version": keyword.VERSION}
     else:
         judged, judge_stats = run.judge_llm(answered, judge_model, progress)
         judge_info = {"name": "llm", "model": judge_model.model, "base_url": judge_model.resolved_base_url(),
-                      "rubric": "judge@v1", "temperature": judge_model.temperature}
+                      "rubric": rubric.VERSION, "temperature": judge_model.temperature}
     calibration_data = {"own_references": calibration.own_references(rows)} if judge == "keyword" else {}
     if calibrate:
         detector = run.keyword_refusal_judge if judge == "keyword" else run.llm_refusal_judge(judge_model, progress)
