@@ -20,9 +20,12 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 # ---- Wilson intervals ------------------------------------------------------------------------
 
 
-def test_wilson_matches_published_values():
-    assert [round(x, 4) for x in wilson(2, 10)] == [0.0567, 0.5098]
-    assert [round(x, 4) for x in wilson(81, 263)] == [0.2553, 0.3662]
+@pytest.mark.parametrize("hits, n, expected", [
+    # Newcombe (1998), Statistics in Medicine 17:857-872, the score method on his examples
+    (81, 263, [0.2553, 0.3662]), (15, 148, [0.0624, 0.1605]), (0, 20, [0.0, 0.1611]), (1, 29, [0.0061, 0.1718]),
+])
+def test_wilson_matches_published_values(hits, n, expected):
+    assert [round(x, 4) for x in wilson(hits, n)] == expected
 
 
 @given(st.integers(min_value=1, max_value=5000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))))
