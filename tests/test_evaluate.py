@@ -97,12 +97,14 @@ def test_a_killed_run_resumes_without_asking_again(folder, tmp_path):
                 "--concurrency", "1"]
         proc = subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 20
-        while sum(server.answered.values()) < 10 and time.monotonic() < deadline:
+        while sum(server.answered.values()) < 10 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         before = sum(server.answered.values())
-        assert 10 <= before < 45, "the run finished before it could be killed"
+        assert 10 <= before < 45
 
         done = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
