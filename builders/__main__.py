@@ -2,16 +2,18 @@
 
 import click
 
-from .cli import CONTEXT, build_dataset, publish_dataset
+from .cli import CONTEXT, build_dataset, evaluate_dataset, mix_dataset, publish_dataset
 
 
 @click.group(context_settings=CONTEXT)
 def main():
-    """Build and publish the multitask safety dataset."""
+    """Build, publish, evaluate and mix the multitask safety dataset."""
 
 
 main.add_command(build_dataset, "build-dataset")
 main.add_command(publish_dataset, "publish-dataset")
+main.add_command(evaluate_dataset, "evaluate-dataset")
+main.add_command(mix_dataset, "mix-dataset")
 
 if __name__ == "__main__":
     main()

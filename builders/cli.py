@@ -245,3 +245,160 @@ def publish_dataset(build_dir, repo_id, private, gate, force, include_manifest, 
         _print_json(result.to_dict())
     else:
         click.echo(summary(result))
+
+
+def _forms(ctx, param, value):
+    from .schema import TASKS
+
+    forms = tuple(f.strip() for f in value.split(",") if f.strip())
+    unknown = sorted(set(forms) - set(TASKS))
+    if unknown or not forms:
+        raise click.BadParameter(f"unknown task form(s) {unknown}; known: {', '.join(TASKS)}")
+    return forms
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("task_data")
+@click.option("--safety", "safety_source", required=True, metavar="DIR_OR_REPO",
+              help="Our dataset: a folder written by build-dataset, or a Hub repo id (see --revision).")
+@click.option("--revision", default=None, help="Tag or commit of the --safety Hub repo (e.g. v2).")
+@click.option("--per-form", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Safety rows per task form.")
+@click.option("--ratio", type=click.FloatRange(min=0), default=None, metavar="R",
+              help="Or: R safety rows per kept task row in all, spread evenly over the forms.")
+@click.option("--forms", default="direct,summarization,translation,classification,code", callback=_forms,
+              show_default=True, help="Task forms to take safety rows from, comma-separated.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Which safety rows are taken and the order of the output.")
+@click.option("--format", "fmt", type=click.Choice(["chat-jsonl", "parquet"]), default="chat-jsonl",
+              show_default=True, help="Output format; both hold `messages` and `provenance` per row.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output file. Removed task rows are listed beside it in OUT_STEM.removed.jsonl.")
+@click.option("--prompt-column", default="prompt", show_default=True, help="Column of TASK_DATA with the prompt.")
+@click.option("--response-column", default="response", show_default=True,
+              help="Column of TASK_DATA with the response.")
+@click.option("--task-split", default="train", show_default=True,
+              help="Split to read when TASK_DATA is a Hub dataset.")
+@click.option("--task-revision", default=None, help="Revision to read when TASK_DATA is a Hub dataset.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def mix_dataset(task_data, safety_source, revision, per_form, ratio, forms, seed, fmt, out, prompt_column,
+                response_column, task_split, task_revision, as_json):
+    """Mix the task data TASK_DATA with safety rows of ours into one fine-tuning file.
+
+    TASK_DATA is a JSONL, JSON, CSV or Parquet file with prompt and response
+    columns, or a Hub dataset id.  Safety rows come from the train split only
+    (never validation or test), harmful and benign in each form's own
+    proportion, chosen by --seed.  Task rows that copy a prompt of our test
+    split (exact or near duplicates) are removed and listed.  Every output row
+    carries its provenance.
+
+    \b
+    Example:
+        mix-dataset my_task.jsonl --safety dist/v2 --per-form 100 --out mix.jsonl
+        mix-dataset my_task.csv --safety my-org/multitask-safety --revision v2 --ratio 0.2 --forms code --out mix.jsonl
+    """
+    from .mix import MixRequest, mix, summary
+    from .taskdata import read_task_data
+
+    if (per_form is None) == (ratio is None):
+        raise click.UsageError("give exactly one of --per-form N and --ratio R")
+    try:
+        task = read_task_data(task_data, prompt_column, response_column, hub_split=task_split,
+                              revision=task_revision)
+        result = mix(task, safety_source, out, MixRequest(per_form=per_form, ratio=ratio, forms=forms, seed=seed,
+                                                          fmt=fmt), revision=revision)
+    except BuildError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        click.echo(summary(result))
+
+
+def _evaluation_summary(result, compare_mode: bool = False) -> str:
+    paths = "\n".join(f"  {path}" for path in result.files.values())
+    if compare_mode:
+        from .evaluate.compare import markdown
+    else:
+        from .evaluate.report import markdown
+    return f"{markdown(result.report)}\nwrote:\n{paths}"
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("source", metavar="DIR_OR_REPO", required=False)
+@click.option("--config", "config_name", default="default", show_default=True, help="Dataset config to evaluate.")
+@click.option("--revision", default=None, help="Tag or commit when DIR_OR_REPO is a Hub repo id (e.g. v2).")
+@click.option("--split", default="test", show_default=True, help="Split to evaluate.")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", default=None,
+              help="OpenAI-compatible server of the model, e.g. http://127.0.0.1:8000/v1 [env OPENAI_BASE_URL]. "
+                   "The key is read from OPENAI_API_KEY.")
+@click.option("--model", default=None, help="Model name as the server knows it.")
+@click.option("--system-prompt", default=None, metavar="TEXT", help="System prompt sent before every prompt.")
+@click.option("--temperature", type=float, default=0.1, show_default=True,
+              help="Sampling temperature (the paper's setting).")
+@click.option("--max-tokens", type=click.IntRange(min=1), default=100, show_default=True,
+              help="New tokens per answer at most (the paper's setting).")
+@click.option("--seed", type=int, default=None, help="Sampling seed passed to the server.")
+@click.option("--judge", type=click.Choice(["keyword", "llm"]), default="keyword", show_default=True,
+              help="keyword: the offline refusal detector; llm: a judge model with the paper's rubric.")
+@click.option("--judge-model", default=None, help="Judge model name (with --judge llm).")
+@click.option("--judge-base-url", default=None, help="Server of the judge model (default: --base-url).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for report.json, report.md, report.png and responses.parquet (default: eval/MODEL).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Requests in flight at most.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write stored answers.")
+@click.option("--retry-failed", is_flag=True, help="Send again the requests whose stored outcome is a failure.")
+@click.option("--sources", "sources_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              envvar="MTS_SOURCES", default=None,
+              help="Local folder with the pinned calibration files (DIR/pyrit_refusal/*.csv) [env MTS_SOURCES].")
+@click.option("--no-calibration", is_flag=True, help="Skip measuring the judge against PyRIT's human labels.")
+@click.option("--compare", "compare_paths", nargs=2, type=click.Path(exists=True, path_type=Path), default=None,
+              metavar="A B", help="Instead of evaluating: put two reports (report.json or their folders) side "
+                                  "by side, with the difference per form.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def evaluate_dataset(source, config_name, revision, split, base_url, model, system_prompt, temperature, max_tokens,
+                     seed, judge, judge_model, judge_base_url, out, concurrency, no_cache, retry_failed, sources_dir,
+                     no_calibration, compare_paths, as_json, quiet):
+    """Measure attack success and over-refusal of a model on a split of DIR_OR_REPO.
+
+    Every prompt of the split (harmful and benign) is sent to the model
+    (defaults: temperature 0.1 and at most 100 new tokens, as in the paper),
+    the answers are judged, and rates per task form, per category and per
+    form x category are reported with 95 % Wilson intervals; failed requests
+    are counted apart and left out of every rate.  Answers are stored, so a
+    rerun is free and an interrupted run resumes.  DIR_OR_REPO is a folder
+    written by build-dataset or a Hub repo id (with --revision).
+
+    \b
+    Example:
+        evaluate-dataset dist/v2 --base-url http://127.0.0.1:8000/v1 --model my-model --out eval/base
+        evaluate-dataset my-org/multitask-safety --revision v2 --model gpt-4o-mini --judge llm --judge-model gpt-4o
+        evaluate-dataset --compare eval/base eval/tuned --out eval/base-vs-tuned
+    """
+    from .evaluate import compare_reports, evaluate, judge_config, model_config
+
+    try:
+        if compare_paths:
+            if source or model:
+                raise click.UsageError("--compare A B takes two reports; leave out DIR_OR_REPO and --model")
+            result = compare_reports(*compare_paths, out or Path("eval") / "compare")
+        else:
+            if not source or not model:
+                raise click.UsageError("give DIR_OR_REPO and --model (or --compare A B)")
+            if judge == "llm" and not judge_model:
+                raise click.UsageError("--judge llm needs --judge-model NAME")
+            settings = dict(temperature=temperature, max_tokens=max_tokens, seed=seed, concurrency=concurrency,
+                            use_cache=not no_cache, retry_failed=retry_failed)
+            generation = model_config(model, base_url, **settings)
+            result = evaluate(source, out or Path("eval") / model.replace("/", "_"), generation, split=split,
+                              config=config_name, revision=revision, system_prompt=system_prompt, judge=judge,
+                              judge_model=judge_config(generation, judge_model, judge_base_url),
+                              calibrate=not no_calibration, sources_dir=sources_dir, progress=not quiet)
+    except BuildError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        _print_json(result.report)
+    else:
+        click.echo(_evaluation_summary(result, compare_mode=bool(compare_paths)))

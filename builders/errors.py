@@ -20,5 +20,17 @@ class PublishError(BuildError):
     """Publishing to the Hub failed or was refused."""
 
 
+class DatasetError(BuildError):
+    """A dataset folder, Hub repo or user file cannot be read as asked."""
+
+
+class EvaluateError(BuildError):
+    """An evaluation cannot run or cannot be reported as asked."""
+
+
+class MixError(BuildError):
+    """A fine-tuning mix cannot be made as asked."""
+
+
 class LLMError(BuildError):
     """The model server cannot be used as configured (no model, no key, no endpoint)."""
