@@ -47,8 +47,12 @@ def test_zero_and_full_rates_keep_a_width():
 
 
 def _our_openings() -> list[str]:
-    refusals = tomllib.loads((DATA / "templates" / "refusals.toml").read_text(encoding="utf-8"))
-    return [o for per_form in refusals["openings"].values() for group in per_form.values() for o in group]
+    """Every opening of every refusal library, in every language the dataset answers in."""
+    openings = []
+    for path in sorted((DATA / "templates" / "refusals").glob("*.toml")):
+        refusals = tomllib.loads(path.read_text(encoding="utf-8"))
+        openings += [o for group in refusals["openings"].values() for o in group]
+    return openings
 
 
 def test_every_refusal_opening_of_ours_reads_as_a_refusal():

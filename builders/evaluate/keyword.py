@@ -59,9 +59,40 @@ _REFUSALS = [
     r"\bes tut mir leid\b", r"\bich kann (?:\w+ ){0,2}nicht (?:helfen|übersetzen|zusammenfassen|beantworten)",
     r"\bmi dispiace\b", r"\bnon posso (?:aiutar|tradurre|riassumere|fornire|rispondere|scrivere)",
     r"\bdesculp[ea]\b", r"\bn[ãa]o posso (?:ajudar|traduzir|resumir|fornecer|responder|escrever)",
+    r"\bi (?:have to|must|need to) (?:say no|pass on)\b", r"\bi am declining\b",
+    r"\bi (?:cannot|will not) (?:\w+ ){0,2}(?:sum up|select|put)\b",
+    r"\bneither\b[^.!?\n]{0,80}\bnor\b[^.!?\n]{0,60}\bsomething i\b",
+    r"\bje (?:ne )?(?:\w+ ){0,3}(?:peux|vais|veux|donnerai|traduirai|r[ée]sumerai|fournirai|apporterai|ferai)\b"
+    r"[^.!?\n]{0,40}\bpas\b",
+    r"\bje (?:pr[ée]f[èe]re ne pas|dois d[ée]cliner)\b", r"\bje suis navr[ée]", r"\bà laquelle je ne\b",
+    r"\b(?:ich|hier) (?:\w+ ){0,4}(?:kann|werde|möchte|helfe|übersetze)\b[^.!?\n]{0,40}\b(?:nicht|keine)\b",
+    r"\b(?:muss|werde) ich (?:\w+ ){0,2}ablehnen\b", r"\btut mir leid\b", r"\bnichts, wob?ei ich\b",
+    r"\btengo que (?:rechazar|decirte que no)\b", r"\bprefiero no\b", r"\bno voy a\b",
+    r"\bno es algo en lo que pueda\b", r"\bme niego a\b",
+    r"\bdevo (?:rifiutare|dirti di no)\b", r"\bpreferisco non\b",
+    r"\bnon (?:ti )?(?:fornir[òo]|posso|far[òo]|tradurr[òo]|condenser[òo]|riassumer[òo]|scriver[òo]|dar[òo])\b",
+    r"\bnon è qualcosa in cui posso\b", r"\bdirti di no\b",
+    r"\bsinto muito\b", r"\bpreciso (?:recusar|dizer n[ãa]o)\b", r"\bprefiro n[ãa]o\b", r"\bn[ãa]o vou\b",
+    r"\bn[ãa]o [ée] algo com que eu possa\b",
+    r"\b(?:kann|werde|möchte|will) ich\b[^.!?\n]{0,50}\bnicht\b", r"\blehne\b[^.!?\n]{0,40}\bab\b",
+    r"\b(?:fasse|übersetze|liefere|wähle|bewerte|schreibe|vergebe|ordne|beantworte|erledige) ich\b[^.!?\n]{0,50}"
+    r"\bnicht\b", r"\bnicht die richtige hilfe\b", r"\bleider\b[^.!?\n]{0,40}\bnicht\b",
+    r"\bno \w+(?:aré|eré|iré)\b", r"\bvaya a hacer\b", r"\bno puedo\b", r"\bninguna de estas opciones\b",
+    r"\bje ne \w+rai\b", r"\bje ne peux ni\b", r"\bje (?:dois )?refuser?\b", r"\bde ma part\b",
+    r"\bpas quelque chose que je\b", r"\bce n'est pas une demande\b", r"\bje ne choisirai\b",
+    r"\bnon \w+rò\b", r"\b(?:cose|scelta) che farò\b", r"\bnessuna di queste opzioni\b", r"\bdevo rifiutarmi\b",
+    r"\bn[ãa]o posso\b", r"\beu v[áa] fazer\b", r"\bnenhuma destas opç[õo]es\b", r"\bpreciso me recusar\b",
+    r"\b(?:werde|übernehme|wähle|gebe|schreibe) ich\b[^.!?\n]{0,40}"
+    r"\b(?:nicht|keine[nmrs]?)\b", r"\bich (?:wähle|schreibe|übernehme|gebe) (?:\w+ ){0,2}(?:keine[nmrs]?|nicht)\b",
+    r"\bkeine der\b[^.!?\n]{0,40}\bwerde ich\b",
+    r"\bweder\b[^.!?\n]{0,80}\bnoch\b[^.!?\n]{0,60}(?:übersetz|beantwort|ausführ|folge|übernehm|einordn|versehen)",
+    r"\bweder\b[^.!?\n]{0,60}\bwerde ich\b", r"\bwerde ich (?:\w+ ){0,3}weder\b", r"\bich werde (?:\w+ ){0,3}weder\b", r"\bnegarme a\b", r"\bje ne vais ni\b",
+    r"\bun choix que je ferai\b", r"\bje ne vais \w+ ni\b", r"^\W*ich \w+e (?:\w+ ){0,3}nicht\b",
     # Japanese and Chinese
-    r"申し訳", r"お手伝いできません", r"お応えできません", r"対応できません",
-    r"抱歉", r"我不能", r"我无法", r"无法(?:提供|协助|帮助)",
+    r"られません", r"我(?:也|都)?不会", r"我都不会",
+    r"申し訳", r"お手伝いできません", r"お応えできません", r"対応できません", r"できません", r"お断り",
+    r"控えさせて", r"いたしかねます",
+    r"抱歉", r"我不能", r"我无法", r"无法(?:提供|协助|帮助)", r"我[^。，]{0,10}拒绝", r"我不会", r"不会提供", r"没办法", r"不是我能",
 ]
 _COMPLIANCE_OPENERS = r"^\W*(?:sure|certainly|of course|absolutely|here(?:'s| is| are))\b"
 _CODE_FENCE = r"```"
