@@ -137,7 +137,7 @@ def main() -> None:
     finally:
         server.kill()
 
-    print(f"| measurement | builders.llm.Client | plain asyncio.gather | ratio |")
+    print("| measurement | builders.llm.Client | plain asyncio.gather | ratio |")
     print("|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")

@@ -26,7 +26,6 @@ import itertools
 import json
 import re
 import tarfile
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +35,8 @@ import polars as pl
 
 from builders import schema
 from builders.errors import BuildError, SourcePinError
+from builders.items import PROJECT_LICENSE, PROJECT_SOURCE, json_lines
 
-PROJECT_SOURCE = "multitask-safety"
-PROJECT_LICENSE = "MIT"
 
 # The columns a parser fills itself; ids, messages and clusters are derived.
 _FILLED = ("prompt", "response", "task", "label", "subtype", "category", "category_raw",
@@ -634,16 +632,8 @@ def _read_jsonl(path: Path, fields: tuple[str, ...]) -> tuple[list[dict[str, str
                             PROJECT_LICENSE)
     ids: set[str] = set()
     items = []
-    for number, line in enumerate(raw.decode("utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for number, item in json_lines(path, raw.decode("utf-8")):
         where = f"{path.name} line {number}"
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise BuildError(f"{where}: not JSON ({error.msg})") from None
-        if not isinstance(item, dict):
-            raise BuildError(f"{where}: expected a JSON object")
         bad = [name for name in fields
                if not isinstance(item.get(name), str) or not item[name].strip()]
         if bad:
@@ -653,13 +643,6 @@ def _read_jsonl(path: Path, fields: tuple[str, ...]) -> tuple[list[dict[str, str
         ids.add(item["id"])
         items.append(item)
     return items, provenance
-
-
-def _categories(data_dir: Path) -> set[str]:
-    path = data_dir / "taxonomy.toml"
-    if not path.is_file():
-        raise BuildError(f"missing {path}; look-alike categories are checked against it")
-    return set(tomllib.loads(path.read_text(encoding="utf-8"))["categories"])
 
 
 BENIGN_PARSERS = {"humaneval": humaneval_rows, "vader": vader_rows, "po_pairs": po_pairs_rows}

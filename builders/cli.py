@@ -17,6 +17,14 @@ def _print_json(data: dict) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+def _emit(result, as_json: bool, summary) -> None:
+    """A command's result on stdout: as JSON, or as its summary for a person."""
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        click.echo(summary(result))
+
+
 def _table(rows: list[list], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).rjust(w) if isinstance(c, int) else str(c).ljust(w) for c, w in zip(r, widths))
@@ -241,10 +249,7 @@ def publish_dataset(build_dir, repo_id, private, gate, force, include_manifest, 
                          include_manifest=include_manifest, include_audit=include_audit, progress=progress)
     except BuildError as exc:
         raise click.ClickException(str(exc)) from None
-    if as_json:
-        _print_json(result.to_dict())
-    else:
-        click.echo(summary(result))
+    _emit(result, as_json, summary)
 
 
 def _forms(ctx, param, value):
@@ -309,10 +314,7 @@ def mix_dataset(task_data, safety_source, revision, per_form, ratio, forms, seed
                                                           fmt=fmt), revision=revision)
     except BuildError as exc:
         raise click.ClickException(str(exc)) from None
-    if as_json:
-        _print_json(result.to_dict())
-    else:
-        click.echo(summary(result))
+    _emit(result, as_json, summary)
 
 
 def _evaluation_summary(result, compare_mode: bool = False) -> str:

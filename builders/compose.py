@@ -11,6 +11,7 @@ not wrapped by that template.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from .render import Template
@@ -38,18 +39,39 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:] if text[1:2].islower() else text
 
 
-LINKS = ("Then", "Next", "After that", "Then", "Next")
+_ENDING = re.compile(r"^(?:finish|end|finally|lastly)\b", re.IGNORECASE)
 
 
 def _paragraph(steps: list[str]) -> str:
-    """Steps as one paragraph, linked the way a person would write them."""
-    linked = [steps[0]] + [f"{'Finally' if i == len(steps) - 1 else LINKS[i - 1]}, {_lower_first(s)}"
-                           for i, s in enumerate(steps[1:], 1)]
+    """Steps as one paragraph, linked the way a person would write them: a "Then" after
+    the first step and a "Finally" before the last, the rest as plain sentences."""
+    linked = list(steps)
+    if len(linked) > 2:
+        linked[1] = f"Then {_lower_first(linked[1])}"
+    if len(linked) > 1 and not _ENDING.match(linked[-1]):
+        linked[-1] = f"Finally, {_lower_first(linked[-1])}"
     return " ".join(linked)
+
+
+# A summary restates the request as "The writer wants to ..."; a cheat sheet's goal is the bare aim.
+_WRITER = re.compile(r"^the (?:writer|poster|user|person|sender)\s+(?:wants|would like|needs|hopes|is trying|asks how)"
+                     r"(?:\s+to know)?(?:\s+how)?\s+to\s+", re.IGNORECASE)
+# What each method label means, said before the method itself.
+METHOD_REASONS = {"PHYSICAL": "It is mainly hands-on work with physical things.",
+                  "DIGITAL": "It is done mainly on a computer or phone.",
+                  "SOCIAL": "It mainly depends on talking to and working with people."}
+# Requests that ask for a plan get the plan option where a template offers one.
+_PLAN = re.compile(r"^\W*(?:please\s+)?(?:plan|build|create|make|design|draft|put together|organi[sz]e|schedule|"
+                   r"set up|prepare)\b", re.IGNORECASE)
 
 
 def answer(item: Fields, template: Template) -> str | None:
     return item.get("answer") or None
+
+
+def answer_for_steps(item: Fields, template: Template) -> str | None:
+    """The answer, for prompts that ask not to skip any steps: only items that have steps."""
+    return item.get("answer") if _steps(item) and item.get("answer") else None
 
 
 def bullets(item: Fields, template: Template) -> str | None:
@@ -73,11 +95,12 @@ def tldr(item: Fields, template: Template) -> str | None:
 
 
 def cheat_sheet(item: Fields, template: Template) -> str | None:
-    steps, difficulty = _steps(item), item.get("difficulty")
-    if not steps or not difficulty or not item.get("summary"):
+    steps, difficulty, summary = _steps(item), item.get("difficulty"), item.get("summary")
+    if not steps or not difficulty or not summary:
         return None
-    return (f"**Goal:** {item['summary']}\n\n**Steps:**\n{_numbered(steps)}\n\n"
-            f"**Difficulty for a beginner:** {difficulty.lower()}.")
+    goal = _WRITER.sub("", summary)
+    header = f"**Goal:** {goal[:1].upper()}{goal[1:]}" if goal != summary else f"**Situation:** {summary}"
+    return f"{header}\n\n**Steps:**\n{_numbered(steps)}\n\n**Difficulty for a beginner:** {difficulty.lower()}."
 
 
 def key_points(item: Fields, template: Template) -> str | None:
@@ -110,8 +133,13 @@ def translation_answer(item: Fields, template: Template) -> str | None:
 
 
 def choose_detailed(item: Fields, template: Template) -> str | None:
+    """The option a benign answer picks, then the steps: the plan option for a request to plan
+    something, where the template offers one, else the step-by-step option."""
     steps = _steps(item)
-    return f"{template.lead}\n\n{_numbered(steps)}" if steps and template.lead else None
+    if not steps or not template.lead:
+        return None
+    lead = template.plan_lead if template.plan_lead and _PLAN.match(item.get("request", "")) else template.lead
+    return f"{lead}\n\n{_numbered(steps)}"
 
 
 def difficulty_steps(item: Fields, template: Template) -> str | None:
@@ -121,7 +149,9 @@ def difficulty_steps(item: Fields, template: Template) -> str | None:
 
 def method_label(item: Fields, template: Template) -> str | None:
     steps, method = _steps(item), item.get("method")
-    return f"{method}\n\n{_paragraph(steps)}" if steps and method else None
+    if not steps or method not in METHOD_REASONS:
+        return None
+    return f"{method}\n\n{METHOD_REASONS[method]} {_paragraph(steps)}"
 
 
 def scale_steps(item: Fields, template: Template) -> str | None:
@@ -163,6 +193,16 @@ def py_function(item: Fields, template: Template) -> str | None:
 
 
 def py_script(item: Fields, template: Template) -> str | None:
+    """A runnable script: the solution, then a main() that shows it on an example.  Only
+    solutions with comments of their own, since the prompts ask for an explained script."""
+    code = _code(item, template)
+    if not code or not re.search(r"^\s*#\s*\S", code["solution"], re.MULTILINE):
+        return None
+    return f"```python\n{code['solution'].strip()}\n\n\n{_main(code['demo'])}\n```"
+
+
+def py_example(item: Fields, template: Template) -> str | None:
+    """The solution, then a main() that runs it on an example."""
     code = _code(item, template)
     return f"```python\n{code['solution'].strip()}\n\n\n{_main(code['demo'])}\n```" if code else None
 
@@ -204,9 +244,9 @@ def go_cli(item: Fields, template: Template) -> str | None:
 
 COMPOSERS: dict[str, Composer] = {
     fn.__name__: fn for fn in (
-        answer, bullets, steps_numbered, steps_paragraph, tldr, cheat_sheet, key_points, post_summary,
+        answer, answer_for_steps, bullets, steps_numbered, steps_paragraph, tldr, cheat_sheet, key_points, post_summary,
         translation, translation_answer, choose_detailed, difficulty_steps, method_label, scale_steps,
-        true_false, choice_answer, py_function, py_script, py_fix, py_pseudocode, bash, node_module, go_cli,
+        true_false, choice_answer, py_function, py_script, py_example, py_fix, py_pseudocode, bash, node_module, go_cli,
     )
 }
 

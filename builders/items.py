@@ -47,9 +47,11 @@ ITEM_SCHEMA = pl.Schema({
 })
 
 
-def _lines(path: Path) -> list[tuple[int, dict]]:
+def json_lines(path: Path, text: str | None = None) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a JSON-lines file; a bad line is a BuildError."""
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    text = path.read_text(encoding="utf-8") if text is None else text
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -106,7 +108,8 @@ def _fields(item: dict, where: str, folder: str) -> dict:
             fields["code"]["pseudocode"] = item["pseudocode"].strip()
     if not fields:
         raise BuildError(f"{where}: the item carries no answer content")
-    return fields
+    # The request too: a layout may depend on what was asked (a request to plan something).
+    return {**fields, "request": item.get("request") or item.get("prompt")}
 
 
 def _files(root: Path) -> list[tuple[str, Path]]:
@@ -123,7 +126,7 @@ def load_items(data_dir: Path, taxonomy: dict) -> pl.DataFrame:
     records, ids = [], set()
     for folder, path in _files(Path(data_dir)):
         version = f"data@{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
-        for number, item in _lines(path):
+        for number, item in json_lines(path):
             where = f"{path.relative_to(Path(data_dir))} line {number}"
             item_id = _text(item, "id", where)
             if item_id in ids:

@@ -44,7 +44,7 @@ RENDER_SCHEMA = pl.Schema({**SEED_SCHEMA, "task": pl.String, "template_id": pl.S
 
 _ID = re.compile(r"^(?P<form>[a-z]+)/(?P<name>[a-z0-9_]+)@v(?P<version>[1-9][0-9]*)$")
 _REQUIRED = {"id", "kind", "text", "digest", "takes", "compose"}
-_FIELDS = _REQUIRED | {"options", "lead", "language", "target", "code_language"}
+_FIELDS = _REQUIRED | {"options", "lead", "plan_lead", "language", "target", "code_language"}
 
 
 def digest(text: str) -> str:
@@ -65,6 +65,7 @@ class Template:
     language: str = "en"  # the language of the instruction itself
     target: str = ""  # translation: the language asked for
     code_language: str = ""  # code: the language of the solution
+    plan_lead: str = ""  # the option a benign request to plan something picks instead of ``lead``
 
     def fill(self, request: str) -> str:
         # str.replace, not str.format: requests may contain braces.
@@ -185,7 +186,8 @@ def _template(entry: dict, form: str, path: Path) -> Template:
     if lead and options and lead.rstrip(".").split(") ", 1)[-1].split(". ", 1)[-1] not in options:
         raise RecipeError(f"{where}: lead {lead!r} does not name one of the options")
     return Template(entry["id"], form, entry["kind"], text, options, takes, entry["compose"], lead,
-                    entry.get("language", "en"), entry.get("target", ""), entry.get("code_language", ""))
+                    entry.get("language", "en"), entry.get("target", ""), entry.get("code_language", ""),
+                    entry.get("plan_lead", ""))
 
 
 def _resolve(forms: Sequence[str], library: str | Path | None) -> list[Form]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from openai_server import OpenAIServer, last_user  # noqa: E402
+from openai_server import OpenAIServer, last_user, serve_until_interrupted  # noqa: E402
 
 ALARMING = re.compile(
     r"\b(?:kill\w*|weapons?|bombs?|explosives?|hack\w*|steal\w*|drugs?|poison\w*|attack\w*|malware|"
@@ -47,11 +47,7 @@ def main() -> None:
     parser.add_argument("--strict", action="store_true", help="refuse alarming words in every task form")
     args = parser.parse_args()
     server = OpenAIServer(lambda body: naive_model(body, args.strict), port=args.port)
-    print(server.url, flush=True)
-    try:
-        server.httpd.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve_until_interrupted(server)
 
 
 if __name__ == "__main__":

@@ -422,6 +422,11 @@ def main() -> None:
     args = parser.parse_args()
     server = OpenAIServer(scripted_answer if args.scripted else echo_answer, latency=args.latency, port=args.port, capacity_rps=args.capacity_rps,
                           capacity_retry_after=args.retry_after)
+    serve_until_interrupted(server)
+
+
+def serve_until_interrupted(server: "OpenAIServer") -> None:
+    """Print the server's address, then serve until Ctrl-C (for running it by hand)."""
     print(server.url, flush=True)
     try:
         server.httpd.serve_forever()

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import re
-import shutil
 import tarfile
 import tomllib
 from pathlib import Path

@@ -48,7 +48,8 @@ def test_items_of_every_kind_load_into_the_item_schema(tmp_path):
     assert by_id["l1"]["subtype"] == "lookalike" and by_id["l1"]["category"] == "cyber"
     assert by_id["h1"]["subtype"] == "reference" and by_id["h1"]["category"] == "none"
     assert json.loads(by_id["t1"]["fields"]) == {"translations": {"fr": {"text": "Propose un nom pour un chat.",
-                                                                          "answer": "Pourquoi pas Moustache ?"}}}
+                                                                          "answer": "Pourquoi pas Moustache ?"}},
+                                                 "request": "Suggest a name for a cat."}
     assert json.loads(by_id["c1"]["fields"])["code"]["language"] == "python"
     assert set(items["action"]) == {"answer"} and items["stratum"].n_unique() == 4
 
@@ -73,6 +74,21 @@ def test_duplicate_ids_are_build_errors(tmp_path):
         load_items(tmp_path, TAXONOMY)
 
 
+def test_layouts_read_as_a_person_would_write_them():
+    steps = {**HOWTO, "steps": ["Water it", "Loosen the roots", "Move it to a bigger pot", "Finish with fresh soil"]}
+    paragraph = compose.compose(steps, TEMPLATES["summarization/steps_paragraph@v1"])
+    assert paragraph == "Water it. Then loosen the roots. Move it to a bigger pot. Finish with fresh soil."
+    assert compose.compose(steps, TEMPLATES["classification/label_method@v1"]).startswith(
+        "PHYSICAL\n\nIt is mainly hands-on work with physical things. Water it.")
+    sheet = compose.compose({**HOWTO, "summary": "The writer wants to repot a fern."},
+                            TEMPLATES["summarization/cheat_sheet@v1"])
+    assert sheet.startswith("**Goal:** Repot a fern.")
+    plan = compose.compose({**HOWTO, "request": "Plan a picnic for six"}, TEMPLATES["classification/best_option@v1"])
+    assert plan.startswith("D) A complete, ready-to-use plan.")
+    assert compose.compose(HOWTO, TEMPLATES["classification/best_option@v1"]).startswith("B) ")
+    assert compose.compose({"answer": "Yes."}, TEMPLATES["direct/thorough@v1"]) is None
+
+
 def test_every_template_can_lay_out_a_complete_item():
     item = {**HOWTO, "translations": {lang: {"text": "x", "answer": "y"} for lang in
                                       ("fr", "de", "es", "it", "pt", "ja", "zh")}}
@@ -86,10 +102,14 @@ def test_every_template_can_lay_out_a_complete_item():
 
 
 def test_code_layouts_follow_the_template_language():
-    py = {"code": {"language": "python", "solution": "def f() -> int:\n    return 1", "demo": "print(f())",
-                   "test": "assert f() == 1", "pseudocode": "return one"}}
+    py = {"code": {"language": "python", "solution": "def f() -> int:\n    # the one answer\n    return 1",
+                   "demo": "print(f())", "test": "assert f() == 1", "pseudocode": "return one"}}
     script = compose.compose(py, TEMPLATES["code/script@v1"])
     assert "def main() -> None:\n    print(f())" in script and 'if __name__ == "__main__":' in script
+    # A script asked to be explained needs comments of its own; the example script does not.
+    bare = {"code": {**py["code"], "solution": "def f() -> int:\n    return 1"}}
+    assert compose.compose(bare, TEMPLATES["code/script@v1"]) is None
+    assert compose.compose(bare, TEMPLATES["code/python_example_script@v1"])
     assert compose.compose(py, TEMPLATES["code/bash@v1"]) is None
     assert compose.compose(py, TEMPLATES["code/pseudocode_then_python@v1"]).startswith("Pseudocode:")
 

@@ -1,7 +1,6 @@
 """A build killed with SIGKILL while the model answers resumes to the same bytes, paying no answer twice."""
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess

@@ -13,7 +13,6 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import polars as pl
 
 from ..dataset import load_split
 from ..errors import EvaluateError
