@@ -30,7 +30,8 @@ def trim(rows: pl.DataFrame, cfg: BalanceConfig, seed: int) -> tuple[pl.DataFram
     """Keep at most ``max_benign_per_harmful`` benign rows per harmful row of each
     template; look-alikes and seed rows are kept before reference rows, then a
     stable hash decides.  Returns (kept, trimmed)."""
-    if (cfg.max_benign_per_harmful is None and not cfg.max_benign_per_harmful_by_form) or rows.is_empty():
+    if (cfg.max_benign_per_harmful is None and not cfg.max_benign_per_harmful_by_form
+            and cfg.max_rows_without_harmful is None) or rows.is_empty():
         return rows, rows.head(0)
     default = cfg.max_benign_per_harmful if cfg.max_benign_per_harmful is not None else float("inf")
     caps = pl.col("task").replace_strict(cfg.max_benign_per_harmful_by_form, default=default,
@@ -43,8 +44,11 @@ def trim(rows: pl.DataFrame, cfg: BalanceConfig, seed: int) -> tuple[pl.DataFram
     ).sort("template_id", "_tier", "_rank")
     benign = benign.with_columns(pl.int_range(pl.len()).over("template_id").alias("_place"))
     cap = (pl.col("harmful") * caps).ceil()
-    # A template with no harmful rows is not trimmed: there is nothing to balance against.
-    keep = (pl.col("harmful") == 0) | (pl.col("_place") < cap)
+    # A template with no harmful rows has nothing to balance against: it keeps at most
+    # ``max_rows_without_harmful`` rows (all of them when the recipe sets no limit).
+    alone = cfg.max_rows_without_harmful
+    keep = pl.when(pl.col("harmful") == 0).then(pl.col("_place") < alone if alone is not None else pl.lit(True)) \
+        .otherwise(pl.col("_place") < cap)
     extra = ["harmful", "_tier", "_rank", "_place"]
     kept = pl.concat([rows.filter(pl.col("label") == "harmful"), benign.filter(keep).drop(extra)])
     return kept.sort("id"), benign.filter(~keep).drop(extra)

@@ -125,6 +125,12 @@ def translation(item: Fields, template: Template) -> str | None:
     return found.get("text") if found else None
 
 
+def back_translation(item: Fields, template: Template) -> str | None:
+    """Into English: the prompt holds the request's human translation; the answer is the request."""
+    found = (item.get("translations") or {}).get(template.source_language)
+    return item.get("request") if found and found.get("text") and item.get("request") else None
+
+
 def translation_answer(item: Fields, template: Template) -> str | None:
     found = _translation(item, template)
     if not found or not found.get("answer"):
@@ -245,7 +251,7 @@ def go_cli(item: Fields, template: Template) -> str | None:
 COMPOSERS: dict[str, Composer] = {
     fn.__name__: fn for fn in (
         answer, answer_for_steps, bullets, steps_numbered, steps_paragraph, tldr, cheat_sheet, key_points, post_summary,
-        translation, translation_answer, choose_detailed, difficulty_steps, method_label, scale_steps,
+        translation, back_translation, translation_answer, choose_detailed, difficulty_steps, method_label, scale_steps,
         true_false, choice_answer, py_function, py_script, py_example, py_fix, py_pseudocode, bash, node_module, go_cli,
     )
 }

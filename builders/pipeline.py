@@ -40,7 +40,7 @@ from .render import render, template_for
 from .resources import data_dir
 from .respond import get_responder, lint_row
 from .review import HARMFUL_ACTIONS
-from .schema import ROW_SCHEMA, SEED_SCHEMA, WORK_SCHEMA, check, conform, messages, row_ids
+from .schema import ROW_SCHEMA, SEED_SCHEMA, WORK_SCHEMA, check, conform, messages, row_ids, stable_int
 from .sources import Resolved, Resolver, load_registry, sha256_file
 from .synthesize.settings import SynthesisOptions
 from .write import write_folder
@@ -143,10 +143,7 @@ def build(
         rendered, gone = stages.run("respond", rendered.height, _respond, rendered, recipe, synth)
         audit.append(gone)
         if synth is not None and synth.options.benign == "llm":
-            wrapped = _labelled(render(pl.concat([_seed_pool(harmful).head(0), items.select([*ITEM_SCHEMA, *_PLACED])]),
-                                       recipe.forms, recipe.seed, heldout=recipe.split.heldout_templates or None,
-                                       eligible=_Unfilled()))
-            extra = stages.run("benign_llm", wrapped.height, synth.extend_benign, wrapped)
+            extra = stages.run("benign_llm", items.height, _benign_by_model, items, recipe, synth)
             rendered = pl.concat([rendered, extra.select(rendered.columns)])
         rendered, gone = stages.run("balance", rendered.height, _balance, rendered, recipe)
         audit.append(gone)
@@ -365,9 +362,14 @@ def _seed_pool(harmful: pl.DataFrame) -> pl.DataFrame:
 def _render(harmful: pl.DataFrame, items: pl.DataFrame, recipe: Recipe) -> pl.DataFrame:
     """Seeds and benign items through the same templates, each only where it fits."""
     pool = pl.concat([_seed_pool(harmful), items.select([*ITEM_SCHEMA, *_PLACED])])
-    heldout = recipe.split.heldout_templates or None
-    rendered = render(pool, recipe.forms, recipe.seed, heldout=heldout, eligible=_Fits())
-    return rendered
+    fits = _Fits()
+    return render(pool, recipe.forms, recipe.seed, heldout=recipe.split.heldout_templates or None, eligible=fits,
+                  request_text=fits.request_text)
+
+
+# One benign translation item in this many may be asked in the other direction, into English:
+# those templates carry no harmful rows without --translate-seeds, so they stay few.
+INTO_ENGLISH_ONE_IN = 8
 
 
 class _Fits:
@@ -380,14 +382,27 @@ class _Fits:
         if row["kind"] not in template.takes:
             return False
         if row["action"] == "refuse":
-            return template.form != "code" or row["code"]
+            # A seed is English: the paper's "from French to English" form needs a seed the
+            # model translated (--translate-seeds), never the English text itself.
+            return not template.source_language and (template.form != "code" or row["code"])
         if row["subtype"] == "request":
             # Support, corrections and the like are written as plain replies.
             return template.form == "direct" and template.compose == "answer"
-        fields = self._fields.get(row["seed_id"])
-        if fields is None:
-            fields = self._fields[row["seed_id"]] = json.loads(row["fields"])
-        return compose(fields, template) is not None
+        if template.source_language and stable_int("into-english", row["seed_id"]) % INTO_ENGLISH_ONE_IN:
+            return False
+        return compose(self.fields(row), template) is not None
+
+    def fields(self, row: dict) -> dict:
+        found = self._fields.get(row["seed_id"])
+        if found is None:
+            found = self._fields[row["seed_id"]] = json.loads(row["fields"])
+        return found
+
+    def request_text(self, template, row: dict) -> str:
+        """What the template wraps: the request, or for a translation into English its translation."""
+        if template.source_language:
+            return self.fields(row)["translations"][template.source_language]["text"]
+        return row["request"]
 
 
 def _labelled(rendered: pl.DataFrame) -> pl.DataFrame:
@@ -410,6 +425,14 @@ def response_check(row: dict, text: str) -> str | None:
     return "; ".join(problems) or None
 
 
+def _benign_by_model(items: pl.DataFrame, recipe: Recipe, synth) -> pl.DataFrame:
+    """Benign items through the wrappers that none of their written answers fills, answered by
+    the model (``--benign llm``); rows whose answer fails its checks are left out."""
+    wrapped = render(items.select([*ITEM_SCHEMA, *_PLACED]), recipe.forms, recipe.seed,
+                     heldout=recipe.split.heldout_templates or None, eligible=_Unfilled())
+    return synth.extend_benign(_labelled(wrapped))
+
+
 class _Unfilled(_Fits):
     """Templates that fit a benign item's kind but that none of its written answers can
     fill: where a model may widen the benign side (``--benign llm``)."""
@@ -417,7 +440,7 @@ class _Unfilled(_Fits):
     def __call__(self, template, row: dict) -> bool:
         if row["kind"] not in template.takes or (template.form == "code" and not row["code"]):
             return False
-        return not super().__call__(template, row)
+        return not template.source_language and not super().__call__(template, row)
 
 
 def _respond(rendered: pl.DataFrame, recipe: Recipe, synth=None):

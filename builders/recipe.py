@@ -36,6 +36,10 @@ class BalanceConfig:
     # The same per task form, where a form's benign supply differs (code has far fewer
     # harmful rows than benign tasks, since code is a natural ask for few requests).
     max_benign_per_harmful_by_form: dict = field(default_factory=dict)
+    # Rows of a template that carries no harmful rows at all (the paper's "from French to
+    # English" form without --translate-seeds): at most this many, since such a template
+    # gives its label away.
+    max_rows_without_harmful: int | None = None
     # Every template with harmful rows in a split carries at least this share of benign rows there.
     min_benign_share: float = 0.0
     # How well the template alone predicts the label, per form (0.5 = not at all).

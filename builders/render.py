@@ -44,7 +44,7 @@ RENDER_SCHEMA = pl.Schema({**SEED_SCHEMA, "task": pl.String, "template_id": pl.S
 
 _ID = re.compile(r"^(?P<form>[a-z]+)/(?P<name>[a-z0-9_]+)@v(?P<version>[1-9][0-9]*)$")
 _REQUIRED = {"id", "kind", "text", "digest", "takes", "compose"}
-_FIELDS = _REQUIRED | {"options", "lead", "plan_lead", "language", "target", "code_language"}
+_FIELDS = _REQUIRED | {"options", "lead", "plan_lead", "language", "target", "source_language", "code_language"}
 
 
 def digest(text: str) -> str:
@@ -66,6 +66,7 @@ class Template:
     target: str = ""  # translation: the language asked for
     code_language: str = ""  # code: the language of the solution
     plan_lead: str = ""  # the option a benign request to plan something picks instead of ``lead``
+    source_language: str = ""  # translation into English: the language of the text the prompt holds
 
     def fill(self, request: str) -> str:
         # str.replace, not str.format: requests may contain braces.
@@ -187,7 +188,7 @@ def _template(entry: dict, form: str, path: Path) -> Template:
         raise RecipeError(f"{where}: lead {lead!r} does not name one of the options")
     return Template(entry["id"], form, entry["kind"], text, options, takes, entry["compose"], lead,
                     entry.get("language", "en"), entry.get("target", ""), entry.get("code_language", ""),
-                    entry.get("plan_lead", ""))
+                    entry.get("plan_lead", ""), entry.get("source_language", ""))
 
 
 def _resolve(forms: Sequence[str], library: str | Path | None) -> list[Form]:
@@ -204,6 +205,7 @@ def _resolve(forms: Sequence[str], library: str | Path | None) -> list[Form]:
 
 
 Eligible = Callable[[Template, dict], bool]
+RequestText = Callable[[Template, dict], str]
 
 
 def render(
@@ -214,6 +216,7 @@ def render(
     library: str | Path | None = None,
     heldout: Mapping[str, int | Sequence[str]] | None = None,
     eligible: Eligible | None = None,
+    request_text: RequestText | None = None,
 ) -> pl.DataFrame:
     """One row per (seed, form) that has a fitting template: the seed's columns
     plus ``task``, ``template_id`` and ``prompt``, sorted by seed id and form.
@@ -221,7 +224,9 @@ def render(
     ``eligible(template, seed_row)`` says whether a template fits a seed (its
     kind, whether code is a natural ask, whether a benign answer can be laid
     out for it); a seed with no fitting template in a form is not rendered in
-    that form.  With ``heldout`` (split -> templates per form), ``seeds`` needs
+    that form.  ``request_text(template, seed_row)`` gives the text a template
+    wraps (default: the seed's request; a translation into English wraps the
+    request's translation).  With ``heldout`` (split -> templates per form), ``seeds`` needs
     a ``split`` column: validation and test rows use only templates reserved
     for their split, train rows only the others, and the output keeps ``split``.
     Extra columns of ``seeds`` are kept.
@@ -239,7 +244,7 @@ def render(
     parts = []
     for order, form in enumerate(chosen):
         pools = form.reserved(heldout, seed) if heldout is not None else None
-        keep, picked = [], []
+        keep, picked, texts = [], [], []
         for index, row in enumerate(records):
             split = row.get("split")
             if pools is not None and split not in pools:
@@ -248,7 +253,9 @@ def render(
             fitting = [t for t in pool if eligible is None or eligible(t, row)]
             if fitting:
                 keep.append(index)
-                picked.append(form.pick(row["seed_id"], seed, fitting))
+                template = form.pick(row["seed_id"], seed, fitting)
+                picked.append(template)
+                texts.append(request_text(template, row) if request_text else row["request"])
         if not keep:
             continue
         subset = seeds[keep]
@@ -256,7 +263,7 @@ def render(
             subset.with_columns(
                 task=pl.lit(form.name, dtype=pl.String),
                 template_id=pl.Series([t.id for t in picked], dtype=pl.String),
-                prompt=pl.Series([t.fill(r) for t, r in zip(picked, subset["request"].to_list())], dtype=pl.String),
+                prompt=pl.Series([t.fill(text) for t, text in zip(picked, texts)], dtype=pl.String),
                 _order=pl.lit(order, dtype=pl.Int32),
             )
         )
@@ -275,10 +282,10 @@ def templates_by_id(library: str | Path | None = None) -> dict[str, Template]:
 
 
 # Rows a model adds keep a template id that says where they came from: a
-# paraphrase names its template plus "~paraphrase<k>"; the paper's own
-# translation form of a translated seed is "translation/paper_from_<lang>@v1".
+# paraphrase names its template plus "~paraphrase<k>".  The paper's own
+# translation form, "translation/paper_from_<lang>@v1", is in the library: it
+# wraps benign human translations, and seeds the model translated.
 PARAPHRASE_MARK = "~paraphrase"
-PAPER_TRANSLATION = re.compile(r"^translation/paper_from_(?P<language>[a-z]{2})@v1$")
 PAPER_PROMPT = "Translate the following text from {language} to English: {request}"
 
 
@@ -288,9 +295,4 @@ def template_for(template_id: str, library: str | Path | None = None) -> Templat
     base = template_id.split(PARAPHRASE_MARK, 1)[0]
     if base in known:
         return known[base]
-    paper = PAPER_TRANSLATION.match(base)
-    if paper:
-        # The instruction is English and the text to translate is in the seed's new language.
-        return Template(base, "translation", "translate", PAPER_PROMPT, takes=("instruction", "question", "statement"),
-                        compose="translation", language="en", target="en")
     raise RecipeError(f"unknown template {template_id!r}; known: {', '.join(sorted(known))}")

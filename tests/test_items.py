@@ -163,3 +163,18 @@ def test_item_labels_are_accurate_words():
             for step in item.get("steps", []):
                 assert not re.match(r"^\s*(\d+[.)]|-|\*)\s", step), (path.name, item["id"], step)
             assert not re.search(r"\bas an ai\b", json.dumps(item).lower()), item["id"]
+
+
+def test_into_english_templates_are_the_papers_own_form():
+    from builders.benign import LANGUAGES
+    from builders.render import PAPER_PROMPT
+
+    paper = {t.source_language: t for t in TEMPLATES.values() if t.source_language}
+    assert set(paper) == {"fr", "de", "es", "it", "pt", "ja", "zh"}
+    for code, template in paper.items():
+        assert template.text == PAPER_PROMPT.format(language=LANGUAGES[code], request="{request}")
+        assert template.id == f"translation/paper_from_{code}@v1" and template.target == "en"
+    item = {**HOWTO, "translations": {"fr": {"text": "Comment rempoter une plante ?", "answer": "…"}}}
+    assert compose.compose(item, paper["fr"]) == HOWTO["request"]
+    assert compose.compose(item, paper["de"]) is None
+    assert compose.response_language(paper["fr"], "benign") == "en"

@@ -12,12 +12,12 @@ from __future__ import annotations
 import polars as pl
 
 from ..llm import Client, LLMConfig, Request
+from ..render import PAPER_PROMPT
 from .checks import clean_model_text, trigram_similarity
 from ..language import identify
 from .responses import LANGUAGE_NAMES
 from .settings import LLMSettings
 
-PAPER_PROMPT = "Translate the following text from {language} to English: {text}"
 
 
 def template_id(language: str) -> str:
@@ -95,7 +95,7 @@ def translated_rows(harmful: pl.DataFrame, translations: pl.DataFrame) -> pl.Dat
     passed = translations.filter(pl.col("outcome") == "ok")
     rows = harmful.join(passed.select("seed_id", "language", "translation"), on="seed_id")
     names = [LANGUAGE_NAMES[code] for code in rows["language"].to_list()]
-    prompts = [PAPER_PROMPT.format(language=name, text=text) for name, text in zip(names, rows["translation"])]
+    prompts = [PAPER_PROMPT.format(language=name, request=text) for name, text in zip(names, rows["translation"])]
     return rows.with_columns(
         pl.lit("translation").alias("task"),
         pl.Series("template_id", [template_id(code) for code in rows["language"].to_list()], dtype=pl.String),
