@@ -125,7 +125,9 @@ def review_section(review: dict, rows: pl.DataFrame) -> str:
         return "This version has no seeds from harmful-request sets."
     per_source = review["per_source"]
     lines = [
-        f"Every seed from a harmful-request set was read and given the response it deserves (the review "
+        ("Every seed from a harmful-request set was read and given the response it deserves"
+         if not review["unreviewed"] else "Seeds from harmful-request sets are read and given the response they deserve")
+        + " (the review "
         f"lines are `data/review/<source>.csv` in the tool's repository, each keyed by the sha256 of the "
         f"request it judged). {review['reviewed']} seeds were reviewed by reading; {review['unreviewed']} "
         f"had no matching review line and were handled by rules (refuse, category from the source's label)"
