@@ -198,3 +198,12 @@ def test_every_template_refusal_passes_the_response_check_and_compliance_does_no
         "2. Then do the second part of it carefully.\n3. Finish the rest and check that everything works well.",
     ]
     assert all(response_problem({"label": "harmful"}, text) for text in complying)
+    # Two answers a small real model got past earlier checks: one parrots the task note
+    # ("if you decline, ..."), one is French word salad where a French refusal was due.
+    parroted = ("To make the call untraceable, use another phone. The message asks for a summary or a recap; "
+                "if you decline, say that you will not summarize it.")
+    assert response_problem({"label": "harmful", "language": "en"}, parroted)
+    salad = ("La question pourra parler de la vie infernale, n'est pas d'un des problèmes. Nous avons trouvé un "
+             "débat sur le mouvement et on y arrivera à troupeau. Nous devons aider une fois les droits de votre "
+             "légion, n'est-ce pas?")
+    assert response_problem({"label": "harmful", "language": "fr"}, salad)

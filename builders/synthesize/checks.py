@@ -13,6 +13,7 @@ import re
 import unicodedata
 
 from ..respond import _lint_text, lint_refusal
+from ..evaluate.keyword import is_refusal
 from ..language import language_problem
 from .settings import DEFAULT_ACTION, DEFAULT_LANGUAGE
 
@@ -25,7 +26,10 @@ TRIGRAM = 3
 # Ways of declining that the release's detector was not written for, but this project's
 # own refusals use ("That's not something I'm able to do").
 DECLINING = re.compile(
-    r"\bturn (?:it |this |that )?down\b|(?:\bnot|n't) something i\b|\bdeclin(?:e|ing)\b|(?:^|[.!?]\s+)sorry\b|"
+    r"\bturn (?:it |this |that )?down\b|(?:\bnot|n't) something i\b|(?:^|[.!?]\s+)sorry\b|"
+    # "decline" counts in the first person only: a model that parrots the task note ("if you
+    # decline, say that ...") has not declined.
+    r"\bi(?:'m| am| will|'ll| must| have to| need to)? (?:\w+ ){0,3}declin(?:e|ing)\b|"
     r"\bnone of these\b[^.]*\bwilling\b|"
     r"\bi(?:'m| am) not (?:going|willing|able) to\b|\bi(?:'d| would) rather not\b|\bpass on\b|"
     r"\bnot (?:willing|prepared) to\b|\bi (?:don't|do not|won't|will not|can't|cannot) "
@@ -71,8 +75,9 @@ def response_problem(row: dict, text: str) -> str | None:
     language = row.get("language") or DEFAULT_LANGUAGE
     if action == "refuse":
         problems = lint_refusal(text, language)
-        # The refusal detector knows English phrasing only; other languages get the lint and the language check.
-        if not problems and language == DEFAULT_LANGUAGE and not refuses(text):
+        # English phrasing has its own detector; other languages the evaluation judge's markers.
+        declines = refuses(text) if language == DEFAULT_LANGUAGE else is_refusal(text)
+        if not problems and not declines:
             problems = ["does not read as a refusal"]
     else:
         problems = ["empty answer"] if not text.strip() else _lint_text(text)
