@@ -27,13 +27,13 @@ import polars as pl
 
 from .errors import BuildError
 from .review import KINDS, REVIEW_COLUMNS
-from .schema import SEED_SCHEMA
+from .schema import LANGUAGES, SEED_SCHEMA
 
 PROJECT_SOURCE = "multitask-safety"
 PROJECT_LICENSE = "MIT"
 LOOKALIKE_TYPES = ("homonyms", "figurative", "safe_targets", "safe_contexts", "definitions", "nonsense_group",
                    "nonsense_discrimination", "historical_events", "privacy_public", "privacy_fictional")
-ITEM_LANGUAGES = ("fr", "de", "es", "it", "pt", "ja", "zh")
+ITEM_LANGUAGES = tuple(code for code in LANGUAGES if code != "en")  # what items are translated into
 CODE_LANGUAGES = ("python", "javascript", "bash", "go")
 CODE_FIELDS = {"python": ("solution", "demo", "test"), "javascript": ("module_name", "solution", "usage", "test"),
                "bash": ("solution", "test"), "go": ("solution", "run", "test")}

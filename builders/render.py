@@ -278,7 +278,16 @@ def render(
 
 
 def templates_by_id(library: str | Path | None = None) -> dict[str, Template]:
-    return {t.id: t for form in load_forms(library).values() for t in form.templates}
+    """Every template by id (shared and cached per library file: do not modify it).  Looked up
+    once per row, so it is built once per version of forms.toml."""
+    load_forms(library)  # checks the library and raises its errors
+    path = templates_dir(library) / FORMS_FILE
+    return _index(path, path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _index(path: Path, _mtime: int) -> dict[str, Template]:
+    return {t.id: t for form in _load_forms(path, _mtime).values() for t in form.templates}
 
 
 # Rows a model adds keep a template id that says where they came from: a

@@ -36,6 +36,7 @@ from typing import Protocol, runtime_checkable
 import polars as pl
 
 from .compose import compose
+from .language import UNSPACED
 from .errors import RecipeError
 from .render import Template, template_for, templates_dir
 from .schema import stable_int
@@ -44,7 +45,6 @@ NAME = "respond"
 REFUSALS_DIR = "refusals"
 MIN_WORDS, MAX_WORDS = 25, 90
 MIN_CHARS_UNSPACED, MAX_CHARS_UNSPACED = 40, 260  # Japanese and Chinese have no word spaces
-UNSPACED = frozenset({"ja", "zh"})
 PARTS = ("opening", "reason", "redirect", "closing")
 OPENING_KINDS = ("ask", "steps", "post", "translate", "translate_then_do", "choose", "label", "write", "fix")
 GIST = "{gist}"

@@ -87,3 +87,22 @@ KILLED_BUILD = textwrap.dedent("""
 def build_killed_at(event: str, pattern: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", KILLED_BUILD, event, pattern, *args], capture_output=True,
                           text=True, env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, cwd=ROOT, timeout=120)
+
+
+def run(*args):
+    """build-dataset with these options, quietly, through Click's runner."""
+    from click.testing import CliRunner
+
+    from builders.cli import build_dataset
+
+    return CliRunner().invoke(build_dataset, [*map(str, args), "--quiet"])
+
+
+def refused(result, *phrases: str, code: int = 1) -> str:
+    """One message on stderr, the given exit status, no traceback; returns the message."""
+    assert result.exit_code == code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    for phrase in phrases:
+        assert phrase in result.stderr, result.stderr
+    return result.stderr

@@ -9,31 +9,19 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from builders.cli import build_dataset
 from builders.errors import SourcePinError
 from builders.recipe import version_problem
 from builders.sources import PinnedFile, Resolver, Source
 
-from faults import tree
+from faults import refused, run, tree
 from tiny_sources import data_dir_with_tiny_recipe, write_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 HEADER = ",Query,Response\n"
 
 
-def run(*args):
-    return CliRunner().invoke(build_dataset, [*map(str, args), "--quiet"])
 
-
-def refused(result, *phrases: str, code: int = 1) -> str:
-    assert result.exit_code == code, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    for phrase in phrases:
-        assert phrase in result.stderr, result.stderr
-    return result.stderr
 
 
 @pytest.fixture

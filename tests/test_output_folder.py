@@ -15,15 +15,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from click.testing import CliRunner, Result
 
 from builders import outdir
-from builders.cli import build_dataset
 from builders.errors import BuildError
 from builders.schema import ROW_SCHEMA
 from builders.write import write_folder
 
-from faults import build_killed_at, fill_up, make_read_only, tmpfs, tree
+from faults import build_killed_at, fill_up, make_read_only, refused, run, tmpfs, tree
 from tiny_sources import data_dir_with_tiny_recipe, write_sources
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,17 +35,7 @@ def tiny(tmp_path, monkeypatch):
     return [arg for name, path in overrides.items() for arg in ("--source", f"{name}={path}")]
 
 
-def run(*args) -> Result:
-    return CliRunner().invoke(build_dataset, [*map(str, args), "--quiet"])
 
-
-def refused(result, *phrases: str, code: int = 1) -> None:
-    """One message on stderr, the given exit status, no traceback."""
-    assert result.exit_code == code, result.output
-    assert isinstance(result.exception, SystemExit), result.exception
-    assert "Traceback" not in result.output
-    for phrase in phrases:
-        assert phrase in result.stderr, result.stderr
 
 
 def build_tiny(out: Path, tiny: list[str]) -> dict[str, str]:
